@@ -1,0 +1,105 @@
+/*
+ * conf: moat.conf, a closed, typed set of "key = value" settings.
+ *
+ * Each key has one type (string, path, bool, count, size, duration, enum,
+ * listen address, or a repeatable list of those), a default and a
+ * documented meaning (conf/moat.conf.5.md).  Paths are resolved relative
+ * to the folder of the file that names them.  An unknown key, a bad value
+ * or a repeated non-list key is an error naming the file and line.
+ */
+#ifndef MOAT_CONF_H
+#define MOAT_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#define CONF_PATH_MAX		1024
+#define CONF_NAME_MAX		256
+#define CONF_LISTEN_MAX		16
+
+enum bare_lf_policy { BARE_LF_REJECT, BARE_LF_NORMALIZE };
+
+struct listen_addr {
+	struct sockaddr_storage	ss;
+	socklen_t		sslen;
+	char			text[64];	/* as written, for logs */
+};
+
+/* Maps the daemon reads; each is FILE, read as FILE.cdb. */
+enum map_id {
+	MAP_DOMAINS,
+	MAP_RECIPIENTS,
+	MAP_ACCESS,
+	MAP_HELO,
+	MAP_SENDERS,
+	MAP_COUNT
+};
+
+struct conf {
+	char	file[CONF_PATH_MAX];		/* the file read */
+	char	hostname[CONF_NAME_MAX];	/* our name: banner, Received */
+	struct listen_addr listen[CONF_LISTEN_MAX];
+	size_t	nlisten;
+	unsigned workers;			/* 0: number of CPUs */
+
+	char	user[64];			/* smtp workers */
+	char	queue_user[64];			/* queue process */
+	char	chroot[CONF_PATH_MAX];		/* workers' jail (empty dir) */
+	char	spool[CONF_PATH_MAX];
+	char	mail_root[CONF_PATH_MAX];	/* relative maildir targets */
+	char	pidfile[CONF_PATH_MAX];		/* "" = none */
+	char	control[CONF_PATH_MAX];		/* moatctl socket, "" = none */
+
+	char	maps[MAP_COUNT][CONF_PATH_MAX];	/* "" = map not used */
+
+	char	tls_cert[CONF_PATH_MAX];	/* "" = no STARTTLS */
+	char	tls_key[CONF_PATH_MAX];
+
+	int	delay_reject;			/* bool, default yes */
+	int	local_part_fold;		/* bool: case-insensitive */
+	enum bare_lf_policy bare_lf;
+
+	/* limits: each tested at the limit and one past it */
+	size_t	max_line;			/* command line, with CRLF */
+	size_t	max_data_line;			/* text line in DATA */
+	uint64_t max_message_size;
+	unsigned max_recipients;
+	unsigned max_bad_commands;
+	unsigned max_commands;			/* per session */
+	unsigned max_sessions;			/* per worker process? no: total */
+	unsigned max_sessions_per_ip;
+	unsigned max_hops;			/* Received: headers */
+	unsigned command_timeout;		/* seconds */
+	unsigned data_timeout;			/* seconds between DATA reads */
+	unsigned session_timeout;		/* whole session, seconds */
+	unsigned tls_timeout;			/* handshake, seconds */
+	unsigned shutdown_timeout;		/* drain on SIGTERM, seconds */
+	uint64_t min_free_space;		/* spool floor, bytes */
+
+	/* queue */
+	unsigned retry_min;			/* seconds */
+	unsigned retry_max;			/* seconds */
+	unsigned queue_lifetime;		/* seconds */
+};
+
+/* Fill defaults; 0. */
+void	conf_defaults(struct conf *);
+/*
+ * Read a config file over the defaults.  On error returns -1 and puts
+ * "FILE:LINE: message" in err.
+ */
+int	conf_load(struct conf *, const char *path, char *err, size_t errsize);
+/* Print the effective settings, one "key = value" a line. */
+void	conf_print(const struct conf *, FILE *);
+
+/* Value parsers, exposed for unit tests. */
+int	conf_parse_size(const char *, uint64_t *);	/* 25M, 100k, 123 */
+int	conf_parse_duration(const char *, unsigned *);	/* 30s 5m 1h 2d */
+int	conf_parse_bool(const char *, int *);		/* yes/no/on/off/true/false/1/0 */
+int	conf_parse_listen(const char *, struct listen_addr *); /* 1.2.3.4:25, [::1]:25, *:25 */
+
+const char *map_name(enum map_id);
+
+#endif

@@ -1,0 +1,291 @@
+/*
+ * log: key=value event lines (see log.h).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static int	 log_fg = 1;
+static const char *log_ident = "moatd";
+static const char *log_proc = NULL;
+
+void
+log_init(const char *ident, int foreground)
+{
+	log_ident = ident;
+	log_fg = foreground;
+	tzset();
+	if (!foreground)
+		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+void
+log_setproc(const char *proc)
+{
+	log_proc = proc;
+}
+
+int
+log_foreground(void)
+{
+	return log_fg;
+}
+
+size_t
+log_escape(char *dst, size_t dstsize, const char *src, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0, i;
+	unsigned char c;
+
+	if (dstsize == 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		char esc[5];
+		size_t el;
+
+		c = (unsigned char)src[i];
+		if (c == '"' || c == '\\') {
+			esc[0] = '\\'; esc[1] = (char)c; el = 2;
+		} else if (c == '\n') {
+			esc[0] = '\\'; esc[1] = 'n'; el = 2;
+		} else if (c == '\r') {
+			esc[0] = '\\'; esc[1] = 'r'; el = 2;
+		} else if (c == '\t') {
+			esc[0] = '\\'; esc[1] = 't'; el = 2;
+		} else if (c < 0x20 || c >= 0x7f) {
+			esc[0] = '\\'; esc[1] = 'x';
+			esc[2] = hex[c >> 4]; esc[3] = hex[c & 15]; el = 4;
+		} else {
+			esc[0] = (char)c; el = 1;
+		}
+		if (o + el >= dstsize)
+			break;
+		memcpy(dst + o, esc, el);
+		o += el;
+	}
+	dst[o] = '\0';
+	return o;
+}
+
+static void
+kv_raw(struct kv *k, const char *s, size_t n)
+{
+	if (k->len + n >= sizeof(k->line)) {
+		k->truncated = 1;
+		n = sizeof(k->line) - 1 - k->len;
+	}
+	memcpy(k->line + k->len, s, n);
+	k->len += n;
+	k->line[k->len] = '\0';
+}
+
+void
+kv_begin(struct kv *k, const char *event)
+{
+	k->len = 0;
+	k->truncated = 0;
+	k->line[0] = '\0';
+	kv_raw(k, event, strlen(event));
+}
+
+static int
+needs_quotes(const char *v, size_t n)
+{
+	size_t i;
+
+	if (n == 0)
+		return 1;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)v[i];
+		if (c <= ' ' || c >= 0x7f || c == '"' || c == '\\' || c == '=')
+			return 1;
+	}
+	return 0;
+}
+
+void
+kv_strn(struct kv *k, const char *key, const char *val, size_t n)
+{
+	char esc[LOG_LINE_MAX];
+	size_t el;
+	int q;
+
+	if (val == NULL) {
+		val = "";
+		n = 0;
+	}
+	q = needs_quotes(val, n);
+	el = log_escape(esc, sizeof(esc), val, n);
+	kv_raw(k, " ", 1);
+	kv_raw(k, key, strlen(key));
+	kv_raw(k, q ? "=\"" : "=", q ? 2 : 1);
+	kv_raw(k, esc, el);
+	if (q)
+		kv_raw(k, "\"", 1);
+}
+
+void
+kv_str(struct kv *k, const char *key, const char *val)
+{
+	kv_strn(k, key, val, val ? strlen(val) : 0);
+}
+
+void
+kv_int(struct kv *k, const char *key, long long val)
+{
+	char tmp[32];
+
+	snprintf(tmp, sizeof(tmp), "%lld", val);
+	kv_str(k, key, tmp);
+}
+
+void
+kv_uint(struct kv *k, const char *key, unsigned long long val)
+{
+	char tmp[32];
+
+	snprintf(tmp, sizeof(tmp), "%llu", val);
+	kv_str(k, key, tmp);
+}
+
+void
+kv_dur(struct kv *k, const char *key, long long msec)
+{
+	char tmp[48];
+
+	if (msec < 0)
+		msec = 0;
+	snprintf(tmp, sizeof(tmp), "%lld.%03lld", msec / 1000, msec % 1000);
+	kv_str(k, key, tmp);
+}
+
+void
+kv_id(struct kv *k, const char *key, uint64_t id)
+{
+	char tmp[24];
+
+	snprintf(tmp, sizeof(tmp), "%016" PRIx64, id);
+	kv_str(k, key, tmp);
+}
+
+static void
+log_write(int prio, const char *line)
+{
+	if (log_fg) {
+		char ts[32];
+		struct timespec now;
+		struct tm tm;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		localtime_r(&now.tv_sec, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+		fprintf(stderr, "%s.%03ld %s[%ld]: %s\n", ts,
+		    now.tv_nsec / 1000000, log_ident, (long)getpid(), line);
+	} else {
+		syslog(prio, "%s", line);
+	}
+}
+
+void
+kv_emit(struct kv *k)
+{
+	if (k->truncated)
+		kv_raw(k, " truncated=1", 12);
+	log_write(LOG_INFO, k->line);
+}
+
+static void
+log_vmsg(int prio, const char *event, int errnum, const char *fmt, va_list ap)
+{
+	char msg[1024];
+	struct kv k;
+	size_t n;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	if (errnum && n + 2 < sizeof(msg))
+		snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(errnum));
+	kv_begin(&k, event);
+	if (log_proc)
+		kv_str(&k, "proc", log_proc);
+	kv_str(&k, "msg", msg);
+	if (k.truncated)
+		kv_raw(&k, " truncated=1", 12);
+	log_write(prio, k.line);
+}
+
+void
+log_info(const char *event, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(LOG_INFO, event, 0, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_warn(const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(LOG_ERR, "error", saved, fmt, ap);
+	va_end(ap);
+	errno = saved;
+}
+
+void
+log_warnx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(LOG_ERR, "error", 0, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_debug(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (getenv("MOAT_DEBUG") == NULL)
+		return;
+	va_start(ap, fmt);
+	log_vmsg(LOG_DEBUG, "debug", 0, fmt, ap);
+	va_end(ap);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(LOG_CRIT, "fatal", saved, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(LOG_CRIT, "fatal", 0, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
