@@ -17,6 +17,7 @@
  * It also counts Received: header lines in the header section (hops), and
  * the stored size; past max_size it marks DATA_ERR_SIZE and discards the
  * rest up to the end.  Once an error is set, no more output is produced.
+ * A max_size or max_hops of 0 means no limit.
  */
 #ifndef MOAT_DATAPARSE_H
 #define MOAT_DATAPARSE_H

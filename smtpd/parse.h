@@ -34,6 +34,13 @@ struct linereader {
  * terminator.  A line longer than max bytes, terminator included, yields
  * LINE_TOOLONG once (with *consumed covering what was seen) and the rest
  * of it, up to its LF, is discarded silently.
+ *
+ * *consumed is set for every status: always drop that many bytes.  While
+ * the rest of an over-long line is being discarded, LINE_MORE comes with
+ * *consumed > 0; call again on what remains (a whole line may follow).
+ * LINE_MORE with *consumed == 0 means: wait for more input.  A LINE_OK
+ * line starts at buf[0] and *linelen excludes only the LF: a CR before it
+ * is left for cmd_parse to judge ("\r\r\n" is not a clean end).
  */
 enum line_status line_get(struct linereader *, const char *buf, size_t len,
 	    size_t max, size_t *linelen, size_t *consumed);
@@ -97,15 +104,25 @@ struct addr {
  * s[0..len); *rest points after '>' (the parameters).  A bare address
  * without angle brackets is a syntax error.  allow_null: MAIL FROM.
  * utf8: SMTPUTF8 was given (8-bit allowed in the local part and domain).
+ * ADDR_NO_DOMAIN ("<postmaster>", "<user@>") still fills local, text and
+ * *rest so the caller can accept a bare postmaster.  For "<>" text is
+ * empty.  On other errors *rest is s and the struct is partly filled.
  */
 enum addr_error addr_parse(const char *s, size_t len, int allow_null,
 	    int utf8, struct addr *, const char **rest);
 
-/* Is this a syntactically valid domain name (LDH labels, dots)? */
+/*
+ * Is this a syntactically valid domain name (LDH labels, dots)?  ASCII
+ * only; a trailing dot is refused (strip it first where it is allowed).
+ */
 int	domain_valid(const char *s, size_t len);
 /* A fully-qualified domain: valid, at least two labels, TLD not numeric. */
 int	domain_fqdn(const char *s, size_t len);
-/* "[1.2.3.4]" or "[IPv6:...]" → the address text (no brackets), or -1. */
+/*
+ * "[1.2.3.4]" or "[IPv6:...]" → the address text (no brackets), or -1.
+ * On success returns AF_INET or AF_INET6 and writes the canonical
+ * inet_ntop form to ip (so it compares equal to the client's address).
+ */
 int	addr_literal(const char *s, size_t len, char *ip, size_t ipsize);
 
 /* ---- MAIL/RCPT parameters (RFC 1870 SIZE, 6152 8BITMIME, 6531) ---- */
