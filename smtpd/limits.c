@@ -1,0 +1,204 @@
+/*
+ * limits: shared per-IP and total session counters (see limits.h).
+ */
+#include <sys/mman.h>
+#include <netinet/in.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "limits.h"
+
+struct ipslot {
+	unsigned char	key[16];	/* IPv4 as v4-mapped IPv6 */
+	uint32_t	used;		/* key valid */
+	uint32_t	count;		/* open sessions */
+};
+
+struct wslot {
+	uint32_t	total;
+	uint32_t	used_keys;	/* used entries, to know when to sweep */
+};
+
+static struct wslot	*wslots;
+static struct ipslot	*tables;	/* nslots * tsize */
+static unsigned		 nslots_, tsize, myslot;
+
+int
+limits_init(unsigned nslots, unsigned max_sessions)
+{
+	size_t size;
+
+	tsize = 64;
+	while (tsize < max_sessions * 2u && tsize < (1u << 22))
+		tsize *= 2;
+	nslots_ = nslots;
+	size = sizeof(struct wslot) * LIMITS_MAX_WORKERS +
+	    sizeof(struct ipslot) * (size_t)tsize * nslots;
+	wslots = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (wslots == MAP_FAILED)
+		return -1;
+	tables = (struct ipslot *)(wslots + LIMITS_MAX_WORKERS);
+	return 0;
+}
+
+static struct ipslot *
+slot_table(unsigned slot)
+{
+	return tables + (size_t)slot * tsize;
+}
+
+void
+limits_clear_slot(unsigned slot)
+{
+	if (wslots == NULL || slot >= nslots_)
+		return;
+	__atomic_store_n(&wslots[slot].total, 0, __ATOMIC_RELAXED);
+	wslots[slot].used_keys = 0;
+	memset(slot_table(slot), 0, sizeof(struct ipslot) * tsize);
+}
+
+void
+limits_set_slot(unsigned slot)
+{
+	myslot = slot;
+}
+
+static void
+addr_key(const struct sockaddr *sa, unsigned char key[16])
+{
+	memset(key, 0, 16);
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+		key[10] = key[11] = 0xff;
+		memcpy(key + 12, &in->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+		memcpy(key, &in6->sin6_addr, 16);
+	}
+}
+
+static uint32_t
+key_hash(const unsigned char key[16])
+{
+	uint32_t h = 2166136261u;
+	int i;
+
+	for (i = 0; i < 16; i++)
+		h = (h ^ key[i]) * 16777619u;
+	return h;
+}
+
+/* Find key in a table; create when asked and there is room. */
+static struct ipslot *
+table_find(struct ipslot *t, const unsigned char key[16], int create)
+{
+	uint32_t i = key_hash(key) & (tsize - 1);
+	unsigned n;
+
+	for (n = 0; n < tsize; n++, i = (i + 1) & (tsize - 1)) {
+		struct ipslot *e = &t[i];
+
+		if (!__atomic_load_n(&e->used, __ATOMIC_ACQUIRE)) {
+			if (!create)
+				return NULL;
+			memcpy(e->key, key, 16);
+			__atomic_store_n(&e->used, 1, __ATOMIC_RELEASE);
+			return e;
+		}
+		if (memcmp(e->key, key, 16) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+/*
+ * Forget addresses with no open session once half the table is used:
+ * copy the live entries aside and re-insert them.  Only the owner writes
+ * its table, so a reader may miss a count during the copy; harmless.
+ */
+static void
+table_sweep(unsigned slot)
+{
+	static struct ipslot *keep;
+	struct ipslot *t = slot_table(slot);
+	unsigned i, nkeep = 0;
+
+	if (keep == NULL && (keep = calloc(tsize, sizeof(*keep))) == NULL)
+		return;
+	for (i = 0; i < tsize; i++)
+		if (t[i].used && t[i].count)
+			keep[nkeep++] = t[i];
+	memset(t, 0, sizeof(*t) * tsize);
+	for (i = 0; i < nkeep; i++) {
+		struct ipslot *e = table_find(t, keep[i].key, 1);
+		if (e != NULL)
+			e->count = keep[i].count;
+	}
+	wslots[slot].used_keys = nkeep;
+}
+
+unsigned
+limits_total(void)
+{
+	unsigned i, sum = 0;
+
+	for (i = 0; wslots && i < nslots_; i++)
+		sum += __atomic_load_n(&wslots[i].total, __ATOMIC_RELAXED);
+	return sum;
+}
+
+unsigned
+limits_ip_count(const struct sockaddr *sa)
+{
+	unsigned char key[16];
+	unsigned i, sum = 0;
+
+	if (wslots == NULL)
+		return 0;
+	addr_key(sa, key);
+	for (i = 0; i < nslots_; i++) {
+		struct ipslot *e = table_find(slot_table(i), key, 0);
+		if (e != NULL)
+			sum += __atomic_load_n(&e->count, __ATOMIC_RELAXED);
+	}
+	return sum;
+}
+
+void
+limits_open(const struct sockaddr *sa)
+{
+	unsigned char key[16];
+	struct ipslot *e;
+
+	if (wslots == NULL)
+		return;
+	__atomic_add_fetch(&wslots[myslot].total, 1, __ATOMIC_RELAXED);
+	addr_key(sa, key);
+	if (wslots[myslot].used_keys * 2 > tsize)
+		table_sweep(myslot);
+	if ((e = table_find(slot_table(myslot), key, 0)) == NULL) {
+		if ((e = table_find(slot_table(myslot), key, 1)) == NULL)
+			return;
+		wslots[myslot].used_keys++;
+	}
+	__atomic_add_fetch(&e->count, 1, __ATOMIC_RELAXED);
+}
+
+void
+limits_close(const struct sockaddr *sa)
+{
+	unsigned char key[16];
+	struct ipslot *e;
+
+	if (wslots == NULL)
+		return;
+	if (wslots[myslot].total > 0)
+		__atomic_sub_fetch(&wslots[myslot].total, 1, __ATOMIC_RELAXED);
+	addr_key(sa, key);
+	e = table_find(slot_table(myslot), key, 0);
+	if (e != NULL && e->count > 0)
+		__atomic_sub_fetch(&e->count, 1, __ATOMIC_RELAXED);
+}
+

@@ -1,0 +1,30 @@
+/*
+ * limits: session counts shared by all smtp workers.
+ *
+ * The parent maps one anonymous shared region before forking.  Each
+ * worker slot owns a counter of its open sessions and an open-addressing
+ * table of client address -> open sessions; only that worker writes its
+ * slot, everybody reads all slots.  Reads race with writes by design: a
+ * count may be off by one for an instant, which is fine for a limit and
+ * needs no lock.  When a worker dies the parent clears its slot before
+ * the replacement starts.
+ */
+#ifndef MOAT_LIMITS_H
+#define MOAT_LIMITS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define LIMITS_MAX_WORKERS	64
+
+int	limits_init(unsigned nslots, unsigned max_sessions);	/* parent */
+void	limits_clear_slot(unsigned slot);			/* parent */
+void	limits_set_slot(unsigned slot);				/* worker */
+
+unsigned limits_total(void);
+unsigned limits_ip_count(const struct sockaddr *);
+void	limits_open(const struct sockaddr *);
+void	limits_close(const struct sockaddr *);
+
+#endif

@@ -1,0 +1,664 @@
+/*
+ * parent: supervision of the queue and the smtp workers (see parent.h).
+ */
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../conf/map.h"
+#include "../queue/queue.h"
+#include "frame.h"
+#include "limits.h"
+#include "log.h"
+#include "parent.h"
+#include "privdrop.h"
+#include "smtp.h"
+
+#define MAX_CHILDREN	LIMITS_MAX_WORKERS
+#define RESPAWN_MAX	30		/* seconds of back-off at most */
+#define QUICK_DEATH	10		/* a child that died this young */
+
+enum child_kind { CHILD_NONE, CHILD_WORKER, CHILD_QUEUE };
+
+struct child {
+	enum child_kind	kind;
+	pid_t		pid;		/* 0: not running */
+	int		sock;		/* parent's end of its channel */
+	unsigned	slot;
+	int		current;	/* of the current generation */
+	time_t		started;
+	unsigned	backoff;	/* seconds before the next start */
+	time_t		respawn_at;	/* 0: none planned */
+};
+
+struct mapstate {
+	dev_t		dev;
+	ino_t		ino;
+	struct timespec	mtime;
+	off_t		size;
+	time_t		warned_text;	/* text mtime we warned about */
+};
+
+static struct conf	*cf;
+static const char	*cf_path;
+static struct priv_id	 smtp_id, queue_id;
+static int		 listen_fds[CONF_LISTEN_MAX * 2];
+static size_t		 nlisten;
+static struct child	 children[MAX_CHILDREN + 1];	/* [0] is the queue */
+static struct mapstate	 mapstate[MAP_COUNT];
+static int		 sigfd, stopping;
+static time_t		 stop_deadline;
+
+#define QUEUE	(&children[0])
+
+/* ---- set-up ---- */
+
+static int
+bind_one(const struct listen_addr *la)
+{
+	int fd, on = 1;
+
+	fd = socket(la->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		fatal("socket for %s", la->text);
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1)
+		fatal("SO_REUSEADDR");
+	if (la->ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &on, sizeof(on)) == -1)
+		fatal("IPV6_V6ONLY");
+	if (bind(fd, (const struct sockaddr *)&la->ss, la->sslen) == -1) {
+		if (la->ss.ss_family == AF_INET6 && errno == EADDRNOTAVAIL) {
+			log_warn("listen %s: skipped", la->text);
+			close(fd);
+			return -1;
+		}
+		fatal("bind %s", la->text);
+	}
+	if (listen(fd, 4096) == -1)
+		fatal("listen %s", la->text);
+	return fd;
+}
+
+static void
+bind_all(void)
+{
+	size_t i;
+	int fd;
+
+	nlisten = 0;
+	for (i = 0; i < cf->nlisten; i++) {
+		if ((fd = bind_one(&cf->listen[i])) == -1)
+			continue;
+		listen_fds[nlisten++] = fd;
+		log_info("listen", "listening on %s", cf->listen[i].text);
+	}
+	if (nlisten == 0)
+		fatalx("no address to listen on");
+}
+
+/* Create a folder owned by id if it is missing; never touch an existing one's owner. */
+static void
+prepare_dir(const char *path, const struct priv_id *id, mode_t mode,
+    int chown_existing)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			fatalx("%s is not a folder", path);
+		if (!chown_existing || id == NULL || !id->can_drop)
+			return;
+	} else if (mkdir(path, mode) == -1) {
+		fatal("mkdir %s", path);
+	}
+	if (id != NULL && id->can_drop && chown(path, id->uid, id->gid) == -1)
+		fatal("chown %s", path);
+	if (chmod(path, mode) == -1)
+		fatal("chmod %s", path);
+}
+
+static void
+prepare_dirs(void)
+{
+	prepare_dir(cf->spool, &queue_id, 0700, 1);
+	prepare_dir(cf->mail_root, &queue_id, 0700, 0);
+	if (smtp_id.can_drop)
+		prepare_dir(cf->chroot, NULL, 0755, 0);
+}
+
+static void
+write_pidfile(void)
+{
+	FILE *fp;
+
+	if (cf->pidfile[0] == '\0')
+		return;
+	if ((fp = fopen(cf->pidfile, "w")) == NULL) {
+		log_warn("pidfile %s", cf->pidfile);
+		return;
+	}
+	fprintf(fp, "%ld\n", (long)getpid());
+	if (fclose(fp) == EOF)
+		log_warn("pidfile %s", cf->pidfile);
+}
+
+/* ---- children ---- */
+
+/* In a new child: close every descriptor that belongs to the parent. */
+static void
+child_close_others(const struct child *self, int keep_listeners)
+{
+	size_t i;
+
+	for (i = 0; i <= MAX_CHILDREN; i++)
+		if (&children[i] != self && children[i].sock != -1)
+			close(children[i].sock);
+	if (!keep_listeners)
+		for (i = 0; i < nlisten; i++)
+			close(listen_fds[i]);
+	close(sigfd);
+}
+
+static void
+child_signals_default(void)
+{
+	sigset_t all;
+
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+}
+
+static int
+child_fork(struct child *c)
+{
+	int sv[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
+		log_warn("socketpair");
+		return -1;
+	}
+	if ((pid = fork()) == -1) {
+		log_warn("fork");
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		c->sock = sv[1];
+		return 0;
+	}
+	close(sv[1]);
+	c->pid = pid;
+	c->sock = sv[0];
+	c->started = time(NULL);
+	c->respawn_at = 0;
+	return 1;
+}
+
+static void
+send_frame(struct child *c, struct frame *f, int fd)
+{
+	if (c->pid == 0 || c->sock == -1)
+		return;
+	if (frame_send(c->sock, f, fd) == -1)
+		log_warn("send %s to pid %ld", frame_name(f->type),
+		    (long)c->pid);
+}
+
+/* A fresh channel between one worker and the queue. */
+static void
+wire_worker_queue(struct child *w)
+{
+	struct frame f;
+	int sv[2];
+
+	if (QUEUE->pid == 0 || w->pid == 0)
+		return;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
+		log_warn("socketpair worker-queue");
+		return;
+	}
+	frame_init(&f, FRAME_WORKER_SOCK);
+	frame_put_u32(&f, w->slot);
+	send_frame(QUEUE, &f, sv[0]);
+	frame_init(&f, FRAME_QUEUE_SOCK);
+	send_frame(w, &f, sv[1]);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void
+start_queue(void)
+{
+	struct child *c = QUEUE;
+	size_t i;
+	int r;
+
+	c->kind = CHILD_QUEUE;
+	if ((r = child_fork(c)) == -1)
+		return;
+	if (r == 0) {
+		child_close_others(c, 0);
+		child_signals_default();
+		log_setproc("queue");
+		priv_drop(&queue_id, NULL);
+		queue_main(cf, c->sock);
+	}
+	log_info("start", "queue pid=%ld", (long)c->pid);
+	for (i = 1; i <= MAX_CHILDREN; i++)
+		if (children[i].kind == CHILD_WORKER && children[i].pid != 0)
+			wire_worker_queue(&children[i]);
+}
+
+static struct child *
+free_worker_slot(void)
+{
+	size_t i;
+
+	for (i = 1; i <= MAX_CHILDREN; i++)
+		if (children[i].kind == CHILD_NONE)
+			return &children[i];
+	return NULL;
+}
+
+static void
+start_worker(struct child *c)
+{
+	int r;
+
+	c->kind = CHILD_WORKER;
+	c->current = 1;
+	c->slot = (unsigned)(c - &children[1]);
+	limits_clear_slot(c->slot);
+	if ((r = child_fork(c)) == -1)
+		return;
+	if (r == 0) {
+		child_close_others(c, 1);
+		child_signals_default();
+		worker_main(cf, c->slot, c->sock, listen_fds, nlisten,
+		    &smtp_id);
+	}
+	wire_worker_queue(c);
+}
+
+static void
+start_workers(void)
+{
+	unsigned i, n = cf->workers;
+	struct child *c;
+
+	if (n == 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		n = cpus > 0 ? (unsigned)cpus : 1;
+	}
+	if (n > MAX_CHILDREN / 2)
+		n = MAX_CHILDREN / 2;
+	for (i = 0; i < n; i++) {
+		if ((c = free_worker_slot()) == NULL)
+			fatalx("no free worker slot");
+		start_worker(c);
+	}
+	log_info("start", "%u smtp workers", n);
+}
+
+static void
+child_reaped(struct child *c, int status)
+{
+	struct kv k;
+	time_t now = time(NULL);
+
+	kv_begin(&k, "child-exit");
+	kv_str(&k, "proc", c->kind == CHILD_QUEUE ? "queue" : "smtp");
+	kv_int(&k, "pid", c->pid);
+	if (WIFSIGNALED(status))
+		kv_int(&k, "signal", WTERMSIG(status));
+	else
+		kv_int(&k, "status", WEXITSTATUS(status));
+	kv_emit(&k);
+	close(c->sock);
+	c->sock = -1;
+	c->pid = 0;
+	if (c->kind == CHILD_WORKER)
+		limits_clear_slot(c->slot);
+	if (stopping || (c->kind == CHILD_WORKER && !c->current)) {
+		if (c->kind == CHILD_WORKER)
+			c->kind = CHILD_NONE;
+		return;
+	}
+	if (now - c->started < QUICK_DEATH)
+		c->backoff = c->backoff ? c->backoff * 2 : 1;
+	else
+		c->backoff = 0;
+	if (c->backoff > RESPAWN_MAX)
+		c->backoff = RESPAWN_MAX;
+	c->respawn_at = now + c->backoff;
+	if (c->backoff == 0)
+		c->respawn_at = now;
+}
+
+static void
+reap_children(void)
+{
+	pid_t pid;
+	int status;
+	size_t i;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (i = 0; i <= MAX_CHILDREN; i++)
+			if (children[i].pid == pid) {
+				child_reaped(&children[i], status);
+				break;
+			}
+	}
+}
+
+static void
+respawn_due(time_t now)
+{
+	size_t i;
+
+	if (stopping)
+		return;
+	if (QUEUE->pid == 0 && QUEUE->respawn_at && now >= QUEUE->respawn_at)
+		start_queue();
+	for (i = 1; i <= MAX_CHILDREN; i++) {
+		struct child *c = &children[i];
+
+		if (c->kind == CHILD_WORKER && c->current && c->pid == 0 &&
+		    c->respawn_at && now >= c->respawn_at)
+			start_worker(c);
+	}
+}
+
+/* ---- maps ---- */
+
+static void
+map_send_all(int id, int fd)
+{
+	struct frame f;
+	size_t i;
+
+	for (i = 0; i <= MAX_CHILDREN; i++) {
+		struct child *c = &children[i];
+
+		if (c->pid == 0)
+			continue;
+		frame_init(&f, FRAME_MAP);
+		frame_put_u32(&f, (uint32_t)id);
+		send_frame(c, &f, fd);
+	}
+}
+
+static void
+map_check_text(int id, const struct stat *cdb)
+{
+	struct stat st;
+
+	if (stat(cf->maps[id], &st) == -1)
+		return;
+	if (st.st_mtime > cdb->st_mtime &&
+	    mapstate[id].warned_text != st.st_mtime) {
+		mapstate[id].warned_text = st.st_mtime;
+		log_info("map", "map %s: %s is newer than its cdb; run "
+		    "moatctl makemap %s", map_name(id), cf->maps[id],
+		    map_name(id));
+	}
+}
+
+static void
+maps_check(int force)
+{
+	char path[CONF_PATH_MAX + 8];
+	struct mapstate *ms;
+	struct stat st;
+	struct map m;
+	int id, fd;
+
+	for (id = 0; id < MAP_COUNT; id++) {
+		if (cf->maps[id][0] == '\0')
+			continue;
+		snprintf(path, sizeof(path), "%s.cdb", cf->maps[id]);
+		if (stat(path, &st) == -1)
+			continue;
+		map_check_text(id, &st);
+		ms = &mapstate[id];
+		if (!force && ms->ino == st.st_ino && ms->dev == st.st_dev &&
+		    ms->size == st.st_size &&
+		    ms->mtime.tv_sec == st.st_mtim.tv_sec &&
+		    ms->mtime.tv_nsec == st.st_mtim.tv_nsec)
+			continue;
+		ms->dev = st.st_dev;
+		ms->ino = st.st_ino;
+		ms->size = st.st_size;
+		ms->mtime = st.st_mtim;
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+			log_warn("map %s: open %s", map_name(id), path);
+			continue;
+		}
+		memset(&m, 0, sizeof(m));
+		if (map_open_fd(&m, dup(fd)) == -1) {
+			log_warnx("map %s: %s is not a valid cdb; keeping the "
+			    "old one", map_name(id), path);
+			close(fd);
+			continue;
+		}
+		if (!force)
+			log_info("map", "map %s reloaded from %s (%u records)",
+			    map_name(id), path, m.nrecords);
+		map_close(&m);
+		if (!force)
+			map_send_all(id, fd);
+		close(fd);
+	}
+}
+
+/* ---- reload and stop ---- */
+
+static void
+reload(void)
+{
+	static struct conf fresh;
+	char err[512];
+	size_t i;
+
+	if (conf_load(&fresh, cf_path, err, sizeof(err)) == -1) {
+		log_warnx("reload refused, keeping the running config: %s",
+		    err);
+		return;
+	}
+	if (fresh.nlisten != cf->nlisten ||
+	    memcmp(fresh.listen, cf->listen, sizeof(fresh.listen)) != 0)
+		log_warnx("reload: listen addresses changed; they take "
+		    "effect at the next restart");
+	fresh.nlisten = cf->nlisten;
+	memcpy(fresh.listen, cf->listen, sizeof(fresh.listen));
+	/* the old generation finishes its sessions with the old settings */
+	cf = malloc(sizeof(*cf));
+	if (cf == NULL)
+		fatal("reload");
+	*cf = fresh;
+	for (i = 1; i <= MAX_CHILDREN; i++) {
+		struct child *c = &children[i];
+		struct frame f;
+
+		if (c->kind != CHILD_WORKER || !c->current)
+			continue;
+		c->current = 0;
+		if (c->pid == 0) {
+			c->kind = CHILD_NONE;
+			continue;
+		}
+		frame_init(&f, FRAME_DRAIN);
+		frame_put_u32(&f, 1);
+		send_frame(c, &f, -1);
+	}
+	maps_check(0);
+	start_workers();
+	log_info("reload", "configuration reloaded from %s", cf_path);
+}
+
+static void
+stop_begin(void)
+{
+	struct frame f;
+	size_t i;
+
+	if (stopping)
+		return;
+	stopping = 1;
+	stop_deadline = time(NULL) + cf->shutdown_timeout + 5;
+	log_info("stop", "shutting down: draining sessions for up to %us",
+	    cf->shutdown_timeout);
+	for (i = 1; i <= MAX_CHILDREN; i++) {
+		frame_init(&f, FRAME_DRAIN);
+		frame_put_u32(&f, 2);
+		send_frame(&children[i], &f, -1);
+	}
+}
+
+static int
+workers_alive(void)
+{
+	size_t i;
+
+	for (i = 1; i <= MAX_CHILDREN; i++)
+		if (children[i].pid != 0)
+			return 1;
+	return 0;
+}
+
+static void
+stop_step(time_t now)
+{
+	struct frame f;
+	size_t i;
+
+	if (now >= stop_deadline)
+		for (i = 0; i <= MAX_CHILDREN; i++)
+			if (children[i].pid != 0)
+				kill(children[i].pid, SIGKILL);
+	if (workers_alive())
+		return;
+	if (QUEUE->pid != 0 && QUEUE->respawn_at != -1) {
+		frame_init(&f, FRAME_DRAIN);
+		frame_put_u32(&f, 2);
+		send_frame(QUEUE, &f, -1);
+		QUEUE->respawn_at = -1;		/* asked once */
+		return;
+	}
+	if (QUEUE->pid != 0)
+		return;
+	if (cf->pidfile[0] != '\0')
+		unlink(cf->pidfile);
+	log_info("stop", "stopped");
+	exit(0);
+}
+
+static void
+handle_signals(void)
+{
+	struct signalfd_siginfo si;
+
+	while (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			reap_children();
+			break;
+		case SIGHUP:
+			if (!stopping)
+				reload();
+			break;
+		case SIGTERM:
+		case SIGINT:
+			stop_begin();
+			break;
+		}
+	}
+}
+
+static void
+setup_signals(void)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+		fatal("sigprocmask");
+	if ((sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+		fatal("signalfd");
+}
+
+static void
+lookup_users(void)
+{
+	char err[256];
+
+	if (priv_lookup(cf->user, &smtp_id, err, sizeof(err)) == -1 ||
+	    priv_lookup(cf->queue_user, &queue_id, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	if (!smtp_id.can_drop)
+		log_info("start", "running as uid %ld, not root: no privilege "
+		    "separation, no chroot", (long)getuid());
+}
+
+int
+parent_run(struct conf *conf, const char *conf_path)
+{
+	time_t now, last = 0;
+	size_t i;
+
+	cf = conf;
+	cf_path = conf_path;
+	log_setproc("parent");
+	for (i = 0; i <= MAX_CHILDREN; i++)
+		children[i].sock = -1;
+	lookup_users();
+	setup_signals();
+	prepare_dirs();
+	bind_all();
+	if (limits_init(MAX_CHILDREN, cf->max_sessions) == -1)
+		fatal("shared session counters");
+	maps_check(1);
+	write_pidfile();
+	start_queue();
+	start_workers();
+	log_info("start", "moatd ready: %s", cf->hostname);
+	for (;;) {
+		struct pollfd pfd = { .fd = sigfd, .events = POLLIN };
+
+		if (poll(&pfd, 1, 1000) == -1 && errno != EINTR)
+			fatal("poll");
+		handle_signals();
+		now = time(NULL);
+		if (stopping) {
+			stop_step(now);
+			continue;
+		}
+		respawn_due(now);
+		if (now != last) {
+			last = now;
+			maps_check(0);
+		}
+	}
+}

@@ -1,0 +1,427 @@
+/*
+ * session: one client connection's life in a worker.
+ *
+ * The session reads whatever arrived, lets session_cmd handle complete
+ * lines (or the DATA recogniser handle message bytes), queues replies in
+ * order and flushes them before it waits for more input (RFC 2920).
+ * While the queue has a message in hand it stops reading, so pipelined
+ * input stays bounded.  Timeouts: a deadline per command (or per DATA
+ * read) and one for the whole session, both answered with 421.
+ */
+#include <arpa/inet.h>
+#include <sys/epoll.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "limits.h"
+#include "log.h"
+#include "smtp.h"
+
+static void
+sockaddr_text(const struct sockaddr *sa, char *ip, size_t ipsize,
+    unsigned *port)
+{
+	const struct sockaddr_in *in = (const void *)sa;
+	const struct sockaddr_in6 *in6 = (const void *)sa;
+
+	ip[0] = '\0';
+	*port = 0;
+	if (sa->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &in->sin_addr, ip, (socklen_t)ipsize);
+		*port = ntohs(in->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+			inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], ip,
+			    (socklen_t)ipsize);
+		else
+			inet_ntop(AF_INET6, &in6->sin6_addr, ip,
+			    (socklen_t)ipsize);
+		*port = ntohs(in6->sin6_port);
+	}
+}
+
+struct session *
+session_new(int fd, const struct sockaddr *sa, socklen_t salen)
+{
+	struct session *s;
+	socklen_t llen;
+	unsigned lport;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->ev.kind = EV_SESSION;
+	s->ev.fd = fd;
+	s->fd = fd;
+	s->id = wk->next_id++;
+	memcpy(&s->peer, sa, salen);
+	s->peerlen = salen;
+	sockaddr_text(sa, s->ip, sizeof(s->ip), &s->port);
+	llen = sizeof(s->local);
+	if (getsockname(fd, (struct sockaddr *)&s->local, &llen) == 0)
+		sockaddr_text((struct sockaddr *)&s->local, s->local_ip,
+		    sizeof(s->local_ip), &lport);
+	buf_init(&s->in, SMTP_IN_MAX);
+	buf_init(&s->out, SMTP_OUT_MAX);
+	clock_gettime(CLOCK_REALTIME, &s->start);
+	s->deadline = s->start.tv_sec + wk->conf->command_timeout;
+	s->session_deadline = s->start.tv_sec + wk->conf->session_timeout;
+	s->state = S_CMD;
+	verdict_pass(&s->delayed);
+	return s;
+}
+
+void
+session_reply(struct session *s, int code, const char *enh,
+    const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (enh != NULL && enh[0] != '\0')
+		n = buf_appendf(&s->out, "%d %s %s\r\n", code, enh, text);
+	else
+		n = buf_appendf(&s->out, "%d %s\r\n", code, text);
+	if (n == -1) {
+		/* the client is not reading its replies: give up on it */
+		s->state = S_CLOSING;
+		buf_reset(&s->out);
+	}
+}
+
+void
+session_start(struct session *s)
+{
+	struct verdict v;
+	struct kv k;
+
+	kv_begin(&k, "connect");
+	kv_id(&k, "session", s->id);
+	kv_str(&k, "ip", s->ip);
+	kv_uint(&k, "port", s->port);
+	kv_emit(&k);
+
+	check_client(s, &v);
+	if (v.kind == V_OK) {
+		s->client_ok = 1;
+	} else if (v.kind != V_PASS && wk->conf->delay_reject) {
+		s->delayed = v;
+	} else if (v.kind != V_PASS) {
+		session_log_reject(s, "connect", &v, NULL);
+		session_reply(s, v.code, NULL, "%s %s", wk->conf->hostname,
+		    v.text);
+		s->state = S_REJECTED;
+		return;
+	}
+	session_reply(s, 220, NULL, "%s ESMTP moat", wk->conf->hostname);
+}
+
+void
+session_log_reject(struct session *s, const char *stage,
+    const struct verdict *v, const char *rcpt)
+{
+	struct kv k;
+
+	kv_begin(&k, v->kind == V_TEMPFAIL ? "defer" : "reject");
+	kv_id(&k, "session", s->id);
+	kv_str(&k, "stage", stage);
+	kv_str(&k, "class", v->cls);
+	kv_str(&k, "ip", s->ip);
+	if (s->helo_seen)
+		kv_str(&k, "helo", s->helo);
+	if (s->tx != NULL)
+		kv_str(&k, "from", s->tx->sender.null ? "" :
+		    s->tx->sender.text);
+	if (rcpt != NULL)
+		kv_str(&k, "to", rcpt);
+	kv_int(&k, "code", v->code);
+	kv_str(&k, "reply", v->text);
+	kv_emit(&k);
+}
+
+static void
+session_log_disconnect(struct session *s, const char *reason)
+{
+	struct timespec now;
+	struct kv k;
+	char tls[128];
+	long long ms;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	ms = (now.tv_sec - s->start.tv_sec) * 1000LL +
+	    (now.tv_nsec - s->start.tv_nsec) / 1000000;
+	kv_begin(&k, "disconnect");
+	kv_id(&k, "session", s->id);
+	kv_str(&k, "ip", s->ip);
+	kv_dur(&k, "duration", ms);
+	kv_uint(&k, "commands", s->ncmds);
+	kv_uint(&k, "messages", s->nmsgs);
+	kv_uint(&k, "rcpt_ok", s->nrcpt_ok);
+	kv_uint(&k, "rcpt_bad", s->nrcpt_bad);
+	kv_uint(&k, "bad", s->nbad);
+	if (s->tls_done)
+		kv_str(&k, "tls", tls_describe(s->ssl, tls, sizeof(tls)));
+	kv_str(&k, "reason", reason);
+	kv_emit(&k);
+}
+
+/* Close now; memory is freed after this loop turn (events may follow). */
+void
+session_close(struct session *s, const char *reason)
+{
+	if (s->state == S_DEAD)
+		return;
+	if (s->confirm_qid[0] != '\0') {
+		worker_abort(s->confirm_qid);
+		s->confirm_qid[0] = '\0';
+	}
+	session_log_disconnect(s, reason);
+	tx_free(s);
+	sio_shutdown(s);
+	epoll_ctl(wk->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+	close(s->fd);
+	s->fd = -1;
+	s->ev.fd = -1;
+	limits_close((struct sockaddr *)&s->peer);
+	s->state = S_DEAD;
+	worker_forget(s);
+}
+
+void
+session_free(struct session *s)
+{
+	buf_free(&s->in);
+	buf_free(&s->out);
+	free(s);
+}
+
+/* Flush replies; close when asked to or on error. */
+static void
+session_flush(struct session *s)
+{
+	int r;
+
+	if (s->state == S_DEAD)
+		return;
+	r = sio_flush(s);
+	if (r == -1) {
+		session_close(s, "write-error");
+		return;
+	}
+	if (r == 0 && s->state == S_CLOSING) {
+		session_close(s, s->nbad > wk->conf->max_bad_commands ?
+		    "errors" : "closed");
+		return;
+	}
+	worker_update_events(s);
+}
+
+/* Handle complete lines (or message bytes) in the input buffer. */
+void
+session_process(struct session *s)
+{
+	size_t linelen, used;
+	enum line_status st;
+
+	while (s->state == S_CMD || s->state == S_DATA ||
+	    s->state == S_REJECTED) {
+		if (s->out.len > SMTP_OUT_HIGH)
+			break;
+		if (s->state == S_DATA) {
+			session_data_input(s);
+			if (s->state == S_DATA)
+				break;		/* needs more bytes */
+			continue;
+		}
+		st = line_get(&s->lr, s->in.data, s->in.len,
+		    wk->conf->max_line, &linelen, &used);
+		if (st == LINE_MORE)
+			break;
+		if (st == LINE_TOOLONG) {
+			buf_consume(&s->in, used);
+			s->nbad++;
+			session_reply(s, 500, "5.5.2",
+			    "Error: line too long");
+			if (s->nbad > wk->conf->max_bad_commands) {
+				session_reply(s, 421, "4.7.0", "%s Error: "
+				    "too many errors", wk->conf->hostname);
+				s->state = S_CLOSING;
+			}
+			continue;
+		}
+		session_command(s, s->in.data, linelen, s->in.len > used);
+		if (s->state != S_DEAD)
+			buf_consume(&s->in, used);
+	}
+	session_flush(s);
+}
+
+static void
+session_read(struct session *s)
+{
+	ssize_t r;
+
+	for (;;) {
+		char tmp[16384];
+		size_t room = SMTP_IN_MAX - s->in.len;
+
+		if (room == 0)
+			break;
+		r = sio_read(s, tmp, room < sizeof(tmp) ? room : sizeof(tmp));
+		if (r == -2)
+			break;
+		if (r <= 0) {
+			session_close(s, r == 0 ? "eof" : "read-error");
+			return;
+		}
+		if (buf_append(&s->in, tmp, (size_t)r) == -1) {
+			session_close(s, "memory");
+			return;
+		}
+		s->deadline = time(NULL) + (s->state == S_DATA ?
+		    wk->conf->data_timeout : wk->conf->command_timeout);
+		if (s->ssl == NULL)
+			break;		/* level-triggered: come back */
+	}
+	session_process(s);
+}
+
+static void
+session_tls_step(struct session *s)
+{
+	int r = sio_handshake(s);
+
+	if (r == 0) {
+		worker_update_events(s);
+		return;
+	}
+	if (r == -1) {
+		struct verdict v;
+
+		verdict_set(&v, V_REJECT, 0, "", "tls", "handshake failed");
+		session_log_reject(s, "starttls", &v, NULL);
+		session_close(s, "tls-error");
+		return;
+	}
+	s->tls_done = 1;
+	s->state = S_CMD;
+	s->deadline = time(NULL) + wk->conf->command_timeout;
+	worker_update_events(s);
+	worker_kick(s);		/* data may already sit in the SSL buffer */
+}
+
+void
+session_io(struct session *s, uint32_t events)
+{
+	if (s->state == S_DEAD)
+		return;
+	if (s->state == S_TLS) {
+		session_tls_step(s);
+		return;
+	}
+	if (events & (EPOLLERR | EPOLLHUP) && !(events & EPOLLIN)) {
+		session_close(s, "hangup");
+		return;
+	}
+	if (events & EPOLLOUT) {
+		session_flush(s);
+		if (s->state == S_DEAD)
+			return;
+	}
+	if ((events & EPOLLIN) || (s->ssl_want_write && (events & EPOLLOUT)))
+		session_read(s);
+}
+
+void
+session_timer(struct session *s, time_t now)
+{
+	const char *why;
+
+	if (s->state == S_DEAD)
+		return;
+	if (wk->draining == 2 && now >= wk->drain_deadline) {
+		why = "shutdown";
+	} else if (now >= s->session_deadline) {
+		why = "session-timeout";
+	} else if (now >= s->deadline && s->state != S_COMMIT) {
+		why = s->state == S_TLS ? "tls-timeout" : "timeout";
+	} else {
+		return;
+	}
+	if (s->state == S_TLS) {
+		session_close(s, why);
+		return;
+	}
+	buf_reset(&s->out);
+	if (s->state == S_COMMIT || s->tx != NULL)
+		tx_free(s);
+	session_reply(s, 421, "4.4.2", "%s Error: %s", wk->conf->hostname,
+	    strcmp(why, "shutdown") == 0 ? "service shutting down" :
+	    "timeout exceeded");
+	s->state = S_CLOSING;
+	session_flush(s);
+	if (s->state != S_DEAD)
+		session_close(s, why);
+}
+
+/* Shutdown: idle sessions go now, a transaction may finish first. */
+void
+session_drain(struct session *s)
+{
+	if (s->state == S_DEAD || s->state == S_CLOSING)
+		return;
+	if (s->tx != NULL || s->state == S_DATA || s->state == S_COMMIT ||
+	    s->state == S_TLS) {
+		s->drain_after_tx = 1;
+		return;
+	}
+	session_reply(s, 421, "4.3.2", "%s Service shutting down",
+	    wk->conf->hostname);
+	s->state = S_CLOSING;
+	session_flush(s);
+}
+
+void
+session_commit_result(struct session *s, int ok, const char *qid, int code,
+    const char *enh, const char *text)
+{
+	struct kv k;
+
+	if (ok) {
+		session_reply(s, 250, "2.0.0", "Ok: queued as %s", qid);
+		memcpy(s->confirm_qid, qid, QID_LEN + 1);
+		s->nmsgs++;
+		kv_begin(&k, "accept");
+	} else {
+		session_reply(s, code, enh, "%s", text);
+		kv_begin(&k, "defer");
+		kv_str(&k, "stage", "data");
+		kv_str(&k, "class", "queue");
+	}
+	kv_id(&k, "session", s->id);
+	kv_str(&k, "qid", s->tx->qid);
+	kv_str(&k, "ip", s->ip);
+	kv_str(&k, "from", s->tx->sender.null ? "" : s->tx->sender.text);
+	kv_uint(&k, "nrcpt", s->tx->nrcpt);
+	kv_uint(&k, "size", s->tx->dp.size);
+	if (!ok)
+		kv_str(&k, "reply", text);
+	kv_emit(&k);
+	tx_free(s);
+	s->state = S_CMD;
+	if (s->drain_after_tx) {
+		session_reply(s, 421, "4.3.2", "%s Service shutting down",
+		    wk->conf->hostname);
+		s->state = S_CLOSING;
+	}
+	session_process(s);
+}

@@ -1,0 +1,633 @@
+/*
+ * session_cmd: the SMTP commands (RFC 5321, 2920, 1870, 6152, 3207).
+ *
+ * A table maps each verb to its handler and flags: whether it needs HELO
+ * first, and whether it must be the last of a pipelined group (RFC 2920
+ * 3.1: EHLO/HELO and DATA change state, so a client that sends more
+ * behind them without waiting for the reply is not speaking SMTP; that is
+ * how spamware and smuggling attempts look, and it gets 554 and a close).
+ * Handlers check, reply and log; policy decisions come from check_*.c.
+ */
+#include <sys/mman.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "log.h"
+#include "smtp.h"
+
+#define F_NEED_HELO	0x01
+#define F_LAST		0x02	/* must end a pipelined group */
+#define F_TX		0x04	/* starts or uses a transaction */
+
+struct cmdent {
+	enum cmd_verb	verb;
+	void		(*fn)(struct session *, const char *, size_t);
+	int		flags;
+};
+
+static void cmd_helo(struct session *, const char *, size_t);
+static void cmd_ehlo(struct session *, const char *, size_t);
+static void cmd_mail(struct session *, const char *, size_t);
+static void cmd_rcpt(struct session *, const char *, size_t);
+static void cmd_data(struct session *, const char *, size_t);
+static void cmd_rset(struct session *, const char *, size_t);
+static void cmd_noop(struct session *, const char *, size_t);
+static void cmd_quit(struct session *, const char *, size_t);
+static void cmd_vrfy(struct session *, const char *, size_t);
+static void cmd_help(struct session *, const char *, size_t);
+static void cmd_starttls(struct session *, const char *, size_t);
+
+static const struct cmdent cmdtab[] = {
+	{ CMD_HELO,	cmd_helo,	F_LAST },
+	{ CMD_EHLO,	cmd_ehlo,	F_LAST },
+	{ CMD_MAIL,	cmd_mail,	F_NEED_HELO | F_TX },
+	{ CMD_RCPT,	cmd_rcpt,	F_NEED_HELO | F_TX },
+	{ CMD_DATA,	cmd_data,	F_NEED_HELO | F_TX | F_LAST },
+	{ CMD_RSET,	cmd_rset,	0 },
+	{ CMD_NOOP,	cmd_noop,	0 },
+	{ CMD_QUIT,	cmd_quit,	0 },
+	{ CMD_VRFY,	cmd_vrfy,	0 },
+	{ CMD_EXPN,	cmd_vrfy,	0 },
+	{ CMD_HELP,	cmd_help,	0 },
+	{ CMD_STARTTLS,	cmd_starttls,	F_NEED_HELO },
+};
+
+/* A command the client got wrong; too many and we hang up. */
+static void
+session_bad(struct session *s, int code, const char *enh, const char *text)
+{
+	s->nbad++;
+	if (s->nbad > wk->conf->max_bad_commands) {
+		session_reply(s, 421, "4.7.0", "%s Error: too many errors",
+		    wk->conf->hostname);
+		s->state = S_CLOSING;
+		return;
+	}
+	session_reply(s, code, enh, "%s", text);
+}
+
+static void
+session_protocol_close(struct session *s, const char *what)
+{
+	struct verdict v;
+
+	verdict_set(&v, V_REJECT, 554, "5.5.0", "protocol", "%s", what);
+	session_log_reject(s, "command", &v, NULL);
+	session_reply(s, 554, "5.5.0", "Error: %s", what);
+	s->state = S_CLOSING;
+}
+
+void
+tx_free(struct session *s)
+{
+	struct tx *tx = s->tx;
+	struct rcpt *r, *next;
+
+	if (tx == NULL)
+		return;
+	for (r = tx->rcpts; r != NULL; r = next) {
+		next = r->next;
+		free(r);
+	}
+	if (tx->memfd != -1)
+		close(tx->memfd);
+	free(tx);
+	s->tx = NULL;
+}
+
+static void
+tx_new(struct session *s)
+{
+	tx_free(s);
+	if ((s->tx = calloc(1, sizeof(*s->tx))) == NULL)
+		return;
+	s->tx->memfd = -1;
+	s->tx->rcpt_tail = &s->tx->rcpts;
+}
+
+void
+session_command(struct session *s, const char *line, size_t len,
+    int more_input)
+{
+	const struct cmdent *ce = NULL;
+	enum cmd_error err;
+	struct cmd c;
+	size_t i;
+
+	if (++s->ncmds > wk->conf->max_commands) {
+		session_reply(s, 421, "4.7.0", "%s Error: too many commands",
+		    wk->conf->hostname);
+		s->state = S_CLOSING;
+		return;
+	}
+	err = cmd_parse(line, len, &c);
+	if (err == CMD_ERR_NUL || err == CMD_ERR_BARE_CR) {
+		session_bad(s, 500, "5.5.2", "Error: bad syntax");
+		return;
+	}
+	if (c.verb == CMD_HTTP) {
+		session_protocol_close(s, "this is not a web server");
+		return;
+	}
+	if (s->state == S_REJECTED) {
+		if (c.verb == CMD_QUIT)
+			cmd_quit(s, c.arg, c.arglen);
+		else
+			session_bad(s, 503, "5.5.1",
+			    "Error: access denied, send QUIT");
+		return;
+	}
+	for (i = 0; i < sizeof(cmdtab) / sizeof(cmdtab[0]); i++)
+		if (cmdtab[i].verb == c.verb)
+			ce = &cmdtab[i];
+	if (ce == NULL) {
+		session_bad(s, 502, "5.5.2", "Error: command not recognized");
+		return;
+	}
+	if ((ce->flags & F_LAST) && more_input) {
+		session_protocol_close(s, "improper command pipelining");
+		return;
+	}
+	if ((ce->flags & F_NEED_HELO) && !s->helo_seen) {
+		session_bad(s, 503, "5.5.1", "Error: send HELO/EHLO first");
+		return;
+	}
+	ce->fn(s, c.arg, c.arglen);
+}
+
+/* ---- HELO / EHLO ---- */
+
+static int
+session_helo_common(struct session *s, const char *arg, size_t len,
+    const char *verb)
+{
+	struct verdict v;
+	struct kv k;
+
+	tx_free(s);
+	check_helo(s, arg, len, &v);
+	if (v.kind == V_REJECT || v.kind == V_TEMPFAIL) {
+		s->helo_seen = 0;
+		snprintf(s->helo, sizeof(s->helo), "%.*s",
+		    (int)(len < 255 ? len : 255), arg);
+		session_log_reject(s, "helo", &v, NULL);
+		s->helo[0] = '\0';
+		if (v.code >= 500)
+			s->nbad++;
+		session_reply(s, v.code, v.enh, "%s", v.text);
+		return -1;
+	}
+	snprintf(s->helo, sizeof(s->helo), "%.*s", (int)len, arg);
+	s->helo_seen = 1;
+	kv_begin(&k, "helo");
+	kv_id(&k, "session", s->id);
+	kv_str(&k, "ip", s->ip);
+	kv_str(&k, "verb", verb);
+	kv_str(&k, "name", s->helo);
+	kv_emit(&k);
+	return 0;
+}
+
+static void
+cmd_helo(struct session *s, const char *arg, size_t len)
+{
+	if (session_helo_common(s, arg, len, "HELO") == -1)
+		return;
+	s->esmtp = 0;
+	session_reply(s, 250, NULL, "%s", wk->conf->hostname);
+}
+
+static void
+cmd_ehlo(struct session *s, const char *arg, size_t len)
+{
+	if (session_helo_common(s, arg, len, "EHLO") == -1)
+		return;
+	s->esmtp = 1;
+	buf_appendf(&s->out, "250-%s\r\n", wk->conf->hostname);
+	buf_appendf(&s->out, "250-PIPELINING\r\n");
+	buf_appendf(&s->out, "250-SIZE %llu\r\n",
+	    (unsigned long long)wk->conf->max_message_size);
+	buf_appendf(&s->out, "250-8BITMIME\r\n");
+	if (wk->tls != NULL && !s->tls_done)
+		buf_appendf(&s->out, "250-STARTTLS\r\n");
+	buf_appendf(&s->out, "250 ENHANCEDSTATUSCODES\r\n");
+}
+
+/* ---- MAIL ---- */
+
+static int
+spool_has_room(void)
+{
+	struct statvfs sv;
+
+	if (wk->spool_fd == -1 || wk->conf->min_free_space == 0)
+		return 1;
+	if (fstatvfs(wk->spool_fd, &sv) == -1)
+		return 1;
+	return (uint64_t)sv.f_bavail * sv.f_frsize >= wk->conf->min_free_space;
+}
+
+static void
+reply_addr_error(struct session *s, enum addr_error e, const char *stage,
+    const char *what)
+{
+	struct verdict v;
+	char cls[64];
+
+	switch (e) {
+	case ADDR_NON_ASCII:
+		snprintf(cls, sizeof(cls), "%s:non-ascii", what);
+		verdict_set(&v, V_REJECT, 553, "5.6.7", cls,
+		    "Address needs SMTPUTF8, which is not offered");
+		break;
+	case ADDR_NO_DOMAIN:
+		snprintf(cls, sizeof(cls), "%s:no-domain", what);
+		verdict_set(&v, V_REJECT, 553, "5.1.3", cls,
+		    "Address must have a domain");
+		break;
+	case ADDR_BAD_DOMAIN:
+		snprintf(cls, sizeof(cls), "%s:bad-domain", what);
+		verdict_set(&v, V_REJECT, 553, "5.1.3", cls,
+		    "Invalid domain in address");
+		break;
+	case ADDR_TOO_LONG:
+		snprintf(cls, sizeof(cls), "%s:too-long", what);
+		verdict_set(&v, V_REJECT, 553, "5.1.3", cls,
+		    "Address too long");
+		break;
+	default:
+		snprintf(cls, sizeof(cls), "%s:syntax", what);
+		verdict_set(&v, V_REJECT, 501, strcmp(what, "sender") == 0 ?
+		    "5.1.7" : "5.1.3", cls, "Bad address syntax");
+		break;
+	}
+	session_log_reject(s, stage, &v, NULL);
+	session_bad(s, v.code, v.enh, v.text);
+}
+
+/* Skip "FROM:" / "TO:" (case-insensitive) and optional spaces. */
+static const char *
+skip_prefix(const char *arg, size_t len, const char *prefix, size_t *rest)
+{
+	size_t n = strlen(prefix);
+
+	if (len < n || strncasecmp(arg, prefix, n) != 0)
+		return NULL;
+	arg += n;
+	len -= n;
+	while (len > 0 && *arg == ' ') {
+		arg++;
+		len--;
+	}
+	*rest = len;
+	return arg;
+}
+
+static void
+cmd_mail(struct session *s, const char *arg, size_t len)
+{
+	struct mail_params mp;
+	struct verdict v;
+	struct addr a;
+	const char *p, *rest;
+	char badkey[64];
+	size_t plen;
+	enum addr_error ae;
+	enum param_error pe;
+
+	if (s->tx != NULL) {
+		session_bad(s, 503, "5.5.1", "Error: nested MAIL command");
+		return;
+	}
+	if ((p = skip_prefix(arg, len, "FROM:", &plen)) == NULL) {
+		session_bad(s, 501, "5.5.4", "Syntax: MAIL FROM:<address>");
+		return;
+	}
+	ae = addr_parse(p, plen, 1, 0, &a, &rest);
+	if (ae != ADDR_OK) {
+		reply_addr_error(s, ae, "mail", "sender");
+		return;
+	}
+	memset(&mp, 0, sizeof(mp));
+	pe = mail_params_parse(rest, plen - (size_t)(rest - p), &mp, badkey,
+	    sizeof(badkey));
+	if (pe == PARAM_OK && mp.smtputf8) {
+		pe = PARAM_UNKNOWN;
+		snprintf(badkey, sizeof(badkey), "SMTPUTF8");
+	}
+	if (pe != PARAM_OK) {
+		if (pe == PARAM_UNKNOWN)
+			session_bad(s, 555, "5.5.4",
+			    "Unsupported MAIL parameter");
+		else
+			session_bad(s, 501, "5.5.4", "Bad MAIL parameter");
+		return;
+	}
+	if (mp.size_set && mp.size > wk->conf->max_message_size) {
+		verdict_set(&v, V_REJECT, 552, "5.3.4", "size",
+		    "Message size exceeds fixed limit");
+		session_log_reject(s, "mail", &v, NULL);
+		session_reply(s, v.code, v.enh, "%s", v.text);
+		return;
+	}
+	if (!spool_has_room()) {
+		verdict_set(&v, V_TEMPFAIL, 452, "4.3.1", "spool",
+		    "Insufficient system storage");
+		session_log_reject(s, "mail", &v, NULL);
+		session_reply(s, v.code, v.enh, "%s", v.text);
+		return;
+	}
+	check_sender(s, &a, &v);
+	if (v.kind == V_REJECT || v.kind == V_TEMPFAIL) {
+		tx_new(s);
+		if (s->tx != NULL)
+			s->tx->sender = a;
+		session_log_reject(s, "mail", &v, NULL);
+		tx_free(s);
+		session_reply(s, v.code, v.enh, "%s", v.text);
+		return;
+	}
+	tx_new(s);
+	if (s->tx == NULL) {
+		session_reply(s, 451, "4.3.0", "Error: out of memory");
+		return;
+	}
+	s->tx->sender = a;
+	s->tx->params = mp;
+	session_reply(s, 250, "2.1.0", "Ok");
+}
+
+/* ---- RCPT ---- */
+
+static void
+rcpt_refused(struct session *s, const struct verdict *v, const char *to)
+{
+	s->nrcpt_bad++;
+	session_log_reject(s, "rcpt", v, to);
+	if (v->code >= 500)
+		session_bad(s, v->code, v->enh, v->text);
+	else
+		session_reply(s, v->code, v->enh, "%s", v->text);
+}
+
+static void
+cmd_rcpt(struct session *s, const char *arg, size_t len)
+{
+	struct verdict v;
+	struct addr a;
+	struct rcpt *r;
+	const char *p, *rest;
+	char badkey[64];
+	size_t plen;
+	enum addr_error ae;
+
+	if (s->tx == NULL) {
+		session_bad(s, 503, "5.5.1", "Error: need MAIL command");
+		return;
+	}
+	if ((p = skip_prefix(arg, len, "TO:", &plen)) == NULL) {
+		session_bad(s, 501, "5.5.4", "Syntax: RCPT TO:<address>");
+		return;
+	}
+	ae = addr_parse(p, plen, 0, 0, &a, &rest);
+	if (ae == ADDR_NO_DOMAIN && strcasecmp(a.local, "postmaster") == 0) {
+		ae = ADDR_OK;		/* RFC 5321 4.1.1.3: <postmaster> */
+		snprintf(a.text, sizeof(a.text), "postmaster");
+		a.domain[0] = '\0';
+	} else if (ae == ADDR_OK) {
+		if (rcpt_params_parse(rest, plen - (size_t)(rest - p), badkey,
+		    sizeof(badkey)) != PARAM_OK) {
+			session_bad(s, 555, "5.5.4",
+			    "Unsupported RCPT parameter");
+			return;
+		}
+	}
+	if (ae != ADDR_OK) {
+		s->nrcpt_bad++;
+		reply_addr_error(s, ae, "rcpt", "recipient");
+		return;
+	}
+	if (s->tx->nrcpt >= wk->conf->max_recipients) {
+		verdict_set(&v, V_TEMPFAIL, 452, "4.5.3", "recipients",
+		    "Too many recipients");
+		rcpt_refused(s, &v, a.text);
+		return;
+	}
+	if (a.domain[0] != '\0')
+		check_rcpt(s, &a, &v);
+	else if (s->delayed.kind == V_REJECT || s->delayed.kind == V_TEMPFAIL)
+		v = s->delayed;
+	else
+		verdict_pass(&v);
+	if (v.kind == V_REJECT || v.kind == V_TEMPFAIL) {
+		rcpt_refused(s, &v, a.text);
+		return;
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		session_reply(s, 451, "4.3.0", "Error: out of memory");
+		return;
+	}
+	snprintf(r->addr, sizeof(r->addr), "%s", a.text);
+	*s->tx->rcpt_tail = r;
+	s->tx->rcpt_tail = &r->next;
+	s->tx->nrcpt++;
+	s->nrcpt_ok++;
+	session_reply(s, 250, "2.1.5", "Ok");
+}
+
+/* ---- DATA ---- */
+
+static void
+cmd_data(struct session *s, const char *arg, size_t len)
+{
+	struct buf hdr;
+
+	if (len != 0) {
+		session_bad(s, 501, "5.5.4", "Syntax: DATA");
+		return;
+	}
+	if (s->tx == NULL) {
+		session_bad(s, 503, "5.5.1", "Error: need MAIL command");
+		return;
+	}
+	if (s->tx->nrcpt == 0) {
+		session_bad(s, 554, "5.5.1", "Error: no valid recipients");
+		return;
+	}
+	qid_make(s->tx->qid);
+	s->tx->memfd = memfd_create("moat-message", MFD_CLOEXEC);
+	buf_init(&hdr, 4096);
+	if (s->tx->memfd == -1 || received_header(s, &hdr) == -1 ||
+	    write(s->tx->memfd, hdr.data, hdr.len) != (ssize_t)hdr.len) {
+		log_warn("message file for session %016llx",
+		    (unsigned long long)s->id);
+		buf_free(&hdr);
+		tx_free(s);
+		session_reply(s, 451, "4.3.0", "Error: local error");
+		return;
+	}
+	buf_free(&hdr);
+	data_init(&s->tx->dp, wk->conf->bare_lf, wk->conf->max_message_size,
+	    wk->conf->max_hops);
+	s->tx->data_start = time(NULL);
+	s->state = S_DATA;
+	s->deadline = time(NULL) + wk->conf->data_timeout;
+	session_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
+}
+
+static void
+data_refused(struct session *s, int code, const char *enh, const char *cls,
+    const char *text)
+{
+	struct verdict v;
+
+	verdict_set(&v, V_REJECT, code, enh, cls, "%s", text);
+	session_log_reject(s, "data", &v, NULL);
+	tx_free(s);
+	s->state = S_CMD;
+	session_reply(s, code, enh, "%s", text);
+}
+
+static void
+data_commit(struct session *s)
+{
+	struct frame f;
+	struct rcpt *r;
+
+	frame_init(&f, FRAME_COMMIT);
+	frame_put_u64(&f, s->id);
+	frame_put_str(&f, s->tx->qid);
+	frame_put_str(&f, s->ip);
+	frame_put_str(&f, "");
+	frame_put_str(&f, s->helo);
+	frame_put_str(&f, s->tx->sender.null ? "" : s->tx->sender.text);
+	frame_put_u32(&f, s->tx->nrcpt);
+	for (r = s->tx->rcpts; r != NULL; r = r->next)
+		frame_put_str(&f, r->addr);
+	frame_put_u64(&f, (uint64_t)lseek(s->tx->memfd, 0, SEEK_END));
+	if (worker_queue_send(&f, s->tx->memfd) == -1) {
+		log_warn("queue: cannot hand over qid=%s", s->tx->qid);
+		s->state = S_CMD;
+		session_reply(s, 451, "4.3.0", "Error: queue unavailable, "
+		    "try again later");
+		tx_free(s);
+		return;
+	}
+	s->state = S_COMMIT;
+}
+
+void
+session_data_input(struct session *s)
+{
+	struct dataparse *dp = &s->tx->dp;
+	char out[2 * 8192 + 8];
+	size_t chunk, used, outlen;
+
+	while (s->in.len > 0 && !dp->done) {
+		chunk = s->in.len < 8192 ? s->in.len : 8192;
+		used = data_feed(dp, s->in.data, chunk, out, sizeof(out),
+		    &outlen);
+		if (outlen > 0 && dp->error == DATA_OK &&
+		    write(s->tx->memfd, out, outlen) != (ssize_t)outlen) {
+			log_warn("message file for qid=%s", s->tx->qid);
+			dp->error = DATA_ERR_SIZE + 100;
+		}
+		buf_consume(&s->in, used);
+	}
+	if (!dp->done)
+		return;
+	switch ((int)dp->error) {
+	case DATA_OK:
+		data_commit(s);
+		return;
+	case DATA_ERR_BARE_LF:
+		data_refused(s, 550, "5.5.2", "protocol",
+		    "Bare LF or CR in message: lines must end in CRLF");
+		return;
+	case DATA_ERR_SIZE:
+		data_refused(s, 552, "5.3.4", "size",
+		    "Message size exceeds fixed limit");
+		return;
+	case DATA_ERR_HOPS:
+		data_refused(s, 554, "5.4.6", "loop",
+		    "Too many Received headers: mail loop");
+		return;
+	default:
+		data_refused(s, 451, "4.3.0", "local",
+		    "Error: local error, try again later");
+		return;
+	}
+}
+
+/* ---- the rest ---- */
+
+static void
+cmd_rset(struct session *s, const char *arg, size_t len)
+{
+	tx_free(s);
+	session_reply(s, 250, "2.0.0", "Ok");
+}
+
+static void
+cmd_noop(struct session *s, const char *arg, size_t len)
+{
+	session_reply(s, 250, "2.0.0", "Ok");
+}
+
+static void
+cmd_quit(struct session *s, const char *arg, size_t len)
+{
+	session_reply(s, 221, "2.0.0", "Bye");
+	s->state = S_CLOSING;
+}
+
+static void
+cmd_vrfy(struct session *s, const char *arg, size_t len)
+{
+	/* never tell a harvester whether a user exists */
+	session_reply(s, 252, "2.5.2", "Cannot VRFY user; send some mail");
+}
+
+static void
+cmd_help(struct session *s, const char *arg, size_t len)
+{
+	session_reply(s, 214, "2.0.0", "See RFC 5321; commands: HELO EHLO "
+	    "MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS");
+}
+
+static void
+cmd_starttls(struct session *s, const char *arg, size_t len)
+{
+	if (wk->tls == NULL || s->tls_done) {
+		session_bad(s, 502, "5.5.1", "Error: command not implemented");
+		return;
+	}
+	if (len != 0) {
+		session_bad(s, 501, "5.5.4", "Syntax: STARTTLS");
+		return;
+	}
+	session_reply(s, 220, "2.0.0", "Ready to start TLS");
+	if (sio_flush(s) != 0) {
+		session_close(s, "write-error");
+		return;
+	}
+	tx_free(s);
+	s->helo_seen = 0;
+	s->helo[0] = '\0';
+	if (sio_starttls(s) == -1) {
+		log_warnx("TLS: cannot start a session");
+		session_close(s, "tls-error");
+		return;
+	}
+	s->state = S_TLS;
+	s->deadline = time(NULL) + wk->conf->tls_timeout;
+	worker_kick(s);
+}

@@ -1,0 +1,622 @@
+/*
+ * worker: an smtp worker process, one epoll loop for many sessions.
+ *
+ * Set-up happens before the privilege drop: TLS context, maps, the spool
+ * folder (only for fstatvfs), our own addresses, syslog.  Then the worker
+ * is jailed and unprivileged for good.  Events name their source by an
+ * evsrc pointer; a session closed earlier in the same batch is marked
+ * S_DEAD and freed only after the batch, so later events of the batch
+ * find it dead instead of freed.  Work that must run again without a new
+ * event (TLS data buffered inside OpenSSL, input left after a commit) is
+ * put on the kick list.
+ */
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "limits.h"
+#include "log.h"
+#include "privdrop.h"
+#include "smtp.h"
+
+#define ACCEPT_BATCH	64
+#define HASH_SIZE	4096
+
+struct worker *wk;
+static struct worker	 worker_state;
+static struct session	*hash[HASH_SIZE];
+static struct session	*dead;
+static time_t		 accept_pause_until;
+
+static unsigned
+hash_slot(uint64_t id)
+{
+	return (unsigned)(id ^ (id >> 17)) & (HASH_SIZE - 1);
+}
+
+struct session *
+worker_session_by_id(uint64_t id)
+{
+	struct session *s;
+
+	for (s = hash[hash_slot(id)]; s != NULL; s = s->hnext)
+		if (s->id == id)
+			return s;
+	return NULL;
+}
+
+static void
+worker_link(struct session *s)
+{
+	unsigned h = hash_slot(s->id);
+
+	s->hnext = hash[h];
+	hash[h] = s;
+	s->next = wk->sessions;
+	s->prev = NULL;
+	if (wk->sessions)
+		wk->sessions->prev = s;
+	wk->sessions = s;
+	wk->nsessions++;
+}
+
+/* Called by session_close: out of the lists, freed after this turn. */
+void
+worker_forget(struct session *s)
+{
+	struct session **pp;
+
+	for (pp = &hash[hash_slot(s->id)]; *pp != NULL; pp = &(*pp)->hnext)
+		if (*pp == s) {
+			*pp = s->hnext;
+			break;
+		}
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		wk->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	wk->nsessions--;
+	s->next = dead;
+	dead = s;
+}
+
+static void
+epoll_add(struct evsrc *ev, uint32_t events)
+{
+	struct epoll_event e = { .events = events, .data.ptr = ev };
+
+	if (epoll_ctl(wk->epfd, EPOLL_CTL_ADD, ev->fd, &e) == -1)
+		fatal("epoll_ctl add");
+}
+
+void
+worker_update_events(struct session *s)
+{
+	struct epoll_event e;
+	uint32_t want = 0;
+	int readable;
+
+	if (s->state == S_DEAD)
+		return;
+	readable = (s->state == S_CMD || s->state == S_DATA ||
+	    s->state == S_REJECTED) && s->in.len < SMTP_IN_MAX &&
+	    s->out.len <= SMTP_OUT_HIGH;
+	if (s->state == S_TLS)
+		want = s->ssl_want_write ? EPOLLOUT : EPOLLIN;
+	else if (readable)
+		want = EPOLLIN;
+	if (s->out.len > 0 || (s->ssl_want_write && s->state != S_TLS))
+		want |= EPOLLOUT;
+	if (readable && s->ssl != NULL && SSL_pending(s->ssl) > 0)
+		worker_kick(s);
+	if (want == s->epoll_events)
+		return;
+	e.events = want;
+	e.data.ptr = &s->ev;
+	if (epoll_ctl(wk->epfd, EPOLL_CTL_MOD, s->fd, &e) == -1) {
+		log_warn("epoll_ctl mod");
+		session_close(s, "internal");
+		return;
+	}
+	s->epoll_events = want;
+}
+
+void
+worker_kick(struct session *s)
+{
+	if (s->kicked || s->state == S_DEAD)
+		return;
+	s->kicked = 1;
+	s->kick_next = wk->kick;
+	wk->kick = s;
+}
+
+int
+worker_queue_send(struct frame *f, int fd)
+{
+	if (wk->queue.fd == -1) {
+		errno = ENOTCONN;
+		return -1;
+	}
+	return frame_send(wk->queue.fd, f, fd);
+}
+
+void
+worker_confirm(const char *qid)
+{
+	struct frame f;
+	size_t max = sizeof(wk->unacked) / sizeof(wk->unacked[0]);
+
+	frame_init(&f, FRAME_CONFIRM);
+	frame_put_str(&f, qid);
+	if (worker_queue_send(&f, -1) == -1)
+		log_warn("queue: confirm qid=%s not sent yet", qid);
+	if (wk->nunacked == max) {
+		log_warnx("queue: %zu confirmations unacknowledged; qid=%s "
+		    "not tracked", max, qid);
+		return;
+	}
+	memcpy(wk->unacked[wk->nunacked++], qid, QID_LEN + 1);
+}
+
+void
+worker_abort(const char *qid)
+{
+	struct frame f;
+
+	frame_init(&f, FRAME_ABORT);
+	frame_put_str(&f, qid);
+	if (worker_queue_send(&f, -1) == -1)
+		log_warn("queue: abort qid=%s not sent", qid);
+}
+
+static void
+refuse_connection(int fd, const char *ip, const char *cls,
+    const char *reply)
+{
+	struct kv k;
+
+	kv_begin(&k, "reject");
+	kv_str(&k, "stage", "connect");
+	kv_str(&k, "class", cls);
+	kv_str(&k, "ip", ip);
+	kv_str(&k, "reply", reply);
+	kv_emit(&k);
+	(void)!send(fd, reply, strlen(reply), MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)!send(fd, "\r\n", 2, MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+}
+
+static void
+worker_accept_one(int fd, struct sockaddr_storage *ss, socklen_t sslen)
+{
+	struct session *s;
+	char ip[64];
+
+	if (limits_total() >= wk->conf->max_sessions) {
+		snprintf(ip, sizeof(ip), "?");
+		if ((s = session_new(fd, (struct sockaddr *)ss, sslen)) != NULL) {
+			snprintf(ip, sizeof(ip), "%s", s->ip);
+			session_free(s);
+		}
+		refuse_connection(fd, ip, "busy",
+		    "421 4.3.2 Too many connections, try again later");
+		return;
+	}
+	if ((s = session_new(fd, (struct sockaddr *)ss, sslen)) == NULL) {
+		log_warn("session");
+		close(fd);
+		return;
+	}
+	if (limits_ip_count((struct sockaddr *)ss) >=
+	    wk->conf->max_sessions_per_ip) {
+		snprintf(ip, sizeof(ip), "%s", s->ip);
+		session_free(s);
+		refuse_connection(fd, ip, "conn-limit", "421 4.7.0 Too many "
+		    "connections from your address, try again later");
+		return;
+	}
+	limits_open((struct sockaddr *)ss);
+	worker_link(s);
+	s->epoll_events = 0;
+	epoll_add(&s->ev, 0);
+	session_start(s);
+	if (s->state == S_DEAD)
+		return;
+	session_process(s);
+}
+
+static void
+worker_accept(struct evsrc *ev)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	int fd, n;
+
+	for (n = 0; n < ACCEPT_BATCH; n++) {
+		sslen = sizeof(ss);
+		fd = accept4(ev->fd, (struct sockaddr *)&ss, &sslen,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				log_warn("accept: pausing for a second");
+				accept_pause_until = time(NULL) + 1;
+			}
+			return;
+		}
+		worker_accept_one(fd, &ss, sslen);
+	}
+}
+
+static void
+worker_listen(int on)
+{
+	size_t i;
+
+	if (on == wk->listening)
+		return;
+	for (i = 0; i < wk->nlisteners; i++) {
+		if (on)
+			epoll_add(&wk->listeners[i],
+			    EPOLLIN | EPOLLEXCLUSIVE);
+		else
+			epoll_ctl(wk->epfd, EPOLL_CTL_DEL,
+			    wk->listeners[i].fd, NULL);
+	}
+	wk->listening = on;
+}
+
+static void
+worker_queue_lost(void)
+{
+	struct session *s, *next;
+
+	log_warnx("queue channel closed");
+	epoll_ctl(wk->epfd, EPOLL_CTL_DEL, wk->queue.fd, NULL);
+	close(wk->queue.fd);
+	wk->queue.fd = -1;
+	for (s = wk->sessions; s != NULL; s = next) {
+		next = s->next;
+		if (s->state == S_COMMIT)
+			session_commit_result(s, 0, "", 451, "4.3.0",
+			    "Error: queue unavailable, try again later");
+	}
+}
+
+static void
+worker_queue_frame(struct frame *f)
+{
+	char qid[QID_LEN + 1], enh[16], text[REPLY_TEXT_MAX];
+	struct session *s;
+	uint64_t ticket;
+	uint32_t code = 0;
+	unsigned i;
+
+	if (f->type == FRAME_CONFIRM_OK) {
+		frame_get_str(f, qid, sizeof(qid));
+		if (frame_end(f) == -1)
+			fatalx("queue sent a bad confirm-ok frame");
+		for (i = 0; i < wk->nunacked; i++)
+			if (strcmp(wk->unacked[i], qid) == 0) {
+				memcpy(wk->unacked[i],
+				    wk->unacked[--wk->nunacked], QID_LEN + 1);
+				break;
+			}
+		return;
+	}
+	if (f->type != FRAME_COMMIT_OK && f->type != FRAME_COMMIT_FAIL)
+		fatalx("queue sent an unexpected %s frame",
+		    frame_name(f->type));
+	ticket = frame_get_u64(f);
+	if (f->type == FRAME_COMMIT_OK) {
+		frame_get_str(f, qid, sizeof(qid));
+	} else {
+		code = frame_get_u32(f);
+		frame_get_str(f, enh, sizeof(enh));
+		frame_get_str(f, text, sizeof(text));
+	}
+	if (frame_end(f) == -1)
+		fatalx("queue sent a bad %s frame", frame_name(f->type));
+	s = worker_session_by_id(ticket);
+	if (s == NULL || s->state != S_COMMIT) {
+		if (f->type == FRAME_COMMIT_OK)
+			worker_abort(qid);	/* the client is gone */
+		return;
+	}
+	if (f->type == FRAME_COMMIT_OK)
+		session_commit_result(s, 1, qid, 250, "2.0.0", "");
+	else
+		session_commit_result(s, 0, "", (int)code, enh, text);
+}
+
+static void
+worker_queue_input(void)
+{
+	static struct frame f;
+	int n, r;
+
+	for (n = 0; n < 256; n++) {
+		r = frame_recv(wk->queue.fd, &f);
+		if (r == -1 && errno == EAGAIN)
+			return;
+		if (r <= 0) {
+			worker_queue_lost();
+			return;
+		}
+		if (f.fd != -1)
+			close(f.fd);
+		worker_queue_frame(&f);
+	}
+}
+
+static void
+worker_set_queue(int fd)
+{
+	struct frame f;
+	unsigned i;
+
+	if (wk->queue.fd != -1) {
+		epoll_ctl(wk->epfd, EPOLL_CTL_DEL, wk->queue.fd, NULL);
+		close(wk->queue.fd);
+	}
+	wk->queue.fd = fd;
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1)
+		fatal("fcntl queue channel");
+	epoll_add(&wk->queue, EPOLLIN);
+	for (i = 0; i < wk->nunacked; i++) {
+		frame_init(&f, FRAME_CONFIRM);
+		frame_put_str(&f, wk->unacked[i]);
+		if (frame_send(fd, &f, -1) == -1)
+			log_warn("queue: resend confirm qid=%s",
+			    wk->unacked[i]);
+	}
+}
+
+static void
+worker_drain(uint32_t mode)
+{
+	struct session *s, *next;
+
+	worker_listen(0);
+	if (mode == 2 || wk->draining == 0) {
+		wk->draining = (int)mode;
+		wk->drain_deadline = time(NULL) + wk->conf->shutdown_timeout;
+	}
+	if (mode != 2)
+		return;
+	for (s = wk->sessions; s != NULL; s = next) {
+		next = s->next;
+		session_drain(s);
+	}
+}
+
+static void
+worker_parent_input(void)
+{
+	static struct frame f;
+	uint32_t id;
+	int r;
+
+	r = frame_recv(wk->parent.fd, &f);
+	if (r == -1 && errno == EAGAIN)
+		return;
+	if (r <= 0)
+		exit(0);		/* parent gone: nobody to serve for */
+	switch (f.type) {
+	case FRAME_MAP:
+		id = frame_get_u32(&f);
+		if (frame_end(&f) == -1 || id >= MAP_COUNT || f.fd == -1)
+			fatalx("parent sent a bad map frame");
+		map_close(&wk->maps[id]);
+		if (map_open_fd(&wk->maps[id], f.fd) == -1)
+			log_warnx("map %s: new file is not a valid cdb",
+			    map_name(id));
+		return;
+	case FRAME_QUEUE_SOCK:
+		if (frame_end(&f) == -1 || f.fd == -1)
+			fatalx("parent sent a bad queue-sock frame");
+		worker_set_queue(f.fd);
+		return;
+	case FRAME_DRAIN:
+		id = frame_get_u32(&f);
+		if (frame_end(&f) == -1)
+			fatalx("parent sent a bad drain frame");
+		worker_drain(id);
+		return;
+	default:
+		if (f.fd != -1)
+			close(f.fd);
+		log_warnx("parent sent an unexpected %s frame",
+		    frame_name(f.type));
+	}
+}
+
+static void
+worker_our_addresses(void)
+{
+	struct ifaddrs *ifa, *i;
+
+	if (getifaddrs(&ifa) == -1) {
+		log_warn("getifaddrs");
+		return;
+	}
+	for (i = ifa; i != NULL && wk->nour_ips < 16; i = i->ifa_next) {
+		if (i->ifa_addr == NULL || (i->ifa_addr->sa_family != AF_INET &&
+		    i->ifa_addr->sa_family != AF_INET6))
+			continue;
+		if (getnameinfo(i->ifa_addr, i->ifa_addr->sa_family == AF_INET ?
+		    sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6),
+		    wk->our_ips[wk->nour_ips], sizeof(wk->our_ips[0]), NULL, 0,
+		    NI_NUMERICHOST) == 0) {
+			char *pct = strchr(wk->our_ips[wk->nour_ips], '%');
+			if (pct != NULL)
+				*pct = '\0';
+			wk->nour_ips++;
+		}
+	}
+	freeifaddrs(ifa);
+}
+
+static void
+worker_open_maps(void)
+{
+	char path[CONF_PATH_MAX + 8];
+	int i;
+
+	for (i = 0; i < MAP_COUNT; i++) {
+		if (wk->conf->maps[i][0] == '\0')
+			continue;
+		snprintf(path, sizeof(path), "%s.cdb", wk->conf->maps[i]);
+		if (map_open_path(&wk->maps[i], path) == -1)
+			log_warn("map %s: cannot open %s", map_name(i), path);
+	}
+}
+
+static void
+worker_setup(const struct conf *conf, unsigned slot, int parent_sock,
+    int *listen_fds, size_t nlisten, const struct priv_id *id)
+{
+	char err[256];
+	uint64_t seed;
+	size_t i;
+
+	wk = &worker_state;
+	memset(wk, 0, sizeof(*wk));
+	wk->conf = conf;
+	wk->slot = slot;
+	wk->queue.kind = EV_QUEUE;
+	wk->queue.fd = -1;
+	wk->parent.kind = EV_PARENT;
+	wk->parent.fd = parent_sock;
+	log_setproc("smtp");
+	limits_set_slot(slot);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_DFL);
+	wk->tls = tls_server_ctx(conf, err, sizeof(err));
+	if (wk->tls == NULL && err[0] != '\0')
+		fatalx("%s", err);
+	worker_open_maps();
+	wk->spool_fd = open(conf->spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	worker_our_addresses();
+	seed = ((uint64_t)getpid() << 40) ^ ((uint64_t)time(NULL) << 12);
+	wk->next_id = seed;
+	for (i = 0; i < nlisten; i++) {
+		wk->listeners[i].kind = EV_LISTEN;
+		wk->listeners[i].fd = listen_fds[i];
+	}
+	wk->nlisteners = nlisten;
+	priv_drop(id, conf->chroot);
+	if ((wk->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		fatal("epoll_create1");
+	if (fcntl(parent_sock, F_SETFL, O_NONBLOCK) == -1)
+		fatal("fcntl parent channel");
+	epoll_add(&wk->parent, EPOLLIN);
+	worker_listen(1);
+}
+
+static void
+worker_run_kicks(void)
+{
+	struct session *s;
+	int rounds;
+
+	for (rounds = 0; wk->kick != NULL && rounds < 64; rounds++) {
+		struct session *list = wk->kick;
+
+		wk->kick = NULL;
+		while ((s = list) != NULL) {
+			list = s->kick_next;
+			s->kicked = 0;
+			session_io(s, EPOLLIN);
+		}
+	}
+}
+
+static void
+worker_timers(time_t now)
+{
+	struct session *s, *next;
+
+	for (s = wk->sessions; s != NULL; s = next) {
+		next = s->next;
+		session_timer(s, now);
+	}
+	if (accept_pause_until && now >= accept_pause_until &&
+	    !wk->draining) {
+		accept_pause_until = 0;
+		worker_listen(1);
+	}
+}
+
+static void
+worker_free_dead(void)
+{
+	struct session *s;
+
+	while ((s = dead) != NULL) {
+		dead = s->next;
+		session_free(s);
+	}
+}
+
+void
+worker_main(const struct conf *conf, unsigned slot, int parent_sock,
+    int *listen_fds, size_t nlisten, const struct priv_id *id)
+{
+	struct epoll_event ev[256];
+	time_t last_timer = 0, now;
+	int i, n;
+
+	worker_setup(conf, slot, parent_sock, listen_fds, nlisten, id);
+	for (;;) {
+		n = epoll_wait(wk->epfd, ev, 256, wk->kick ? 0 : 1000);
+		if (n == -1 && errno != EINTR)
+			fatal("epoll_wait");
+		for (i = 0; i < n; i++) {
+			struct evsrc *src = ev[i].data.ptr;
+
+			switch (src->kind) {
+			case EV_LISTEN:
+				if (!accept_pause_until)
+					worker_accept(src);
+				if (accept_pause_until)
+					worker_listen(0);
+				break;
+			case EV_SESSION:
+				session_io((struct session *)src,
+				    ev[i].events);
+				break;
+			case EV_QUEUE:
+				worker_queue_input();
+				break;
+			case EV_PARENT:
+				worker_parent_input();
+				break;
+			}
+		}
+		worker_run_kicks();
+		now = time(NULL);
+		if (now != last_timer) {
+			last_timer = now;
+			worker_timers(now);
+		}
+		worker_free_dead();
+		if (wk->draining && wk->nsessions == 0)
+			exit(0);
+	}
+}
