@@ -50,7 +50,6 @@ struct conf {
 	char	spool[CONF_PATH_MAX];
 	char	mail_root[CONF_PATH_MAX];	/* relative maildir targets */
 	char	pidfile[CONF_PATH_MAX];		/* "" = none */
-	char	control[CONF_PATH_MAX];		/* moatctl socket, "" = none */
 
 	char	maps[MAP_COUNT][CONF_PATH_MAX];	/* "" = map not used */
 
@@ -63,12 +62,11 @@ struct conf {
 
 	/* limits: each tested at the limit and one past it */
 	size_t	max_line;			/* command line, with CRLF */
-	size_t	max_data_line;			/* text line in DATA */
 	uint64_t max_message_size;
 	unsigned max_recipients;
 	unsigned max_bad_commands;
 	unsigned max_commands;			/* per session */
-	unsigned max_sessions;			/* per worker process? no: total */
+	unsigned max_sessions;			/* in total, all workers */
 	unsigned max_sessions_per_ip;
 	unsigned max_hops;			/* Received: headers */
 	unsigned command_timeout;		/* seconds */
@@ -84,11 +82,13 @@ struct conf {
 	unsigned queue_lifetime;		/* seconds */
 };
 
-/* Fill defaults; 0. */
+/* Fill defaults (every key's documented default). */
 void	conf_defaults(struct conf *);
 /*
- * Read a config file over the defaults.  On error returns -1 and puts
- * "FILE:LINE: message" in err.
+ * Read a config file over the defaults (conf_load starts from
+ * conf_defaults itself) and validate the result.  0 on success.  On error
+ * returns -1, puts "FILE:LINE: message" in err and leaves *conf untouched,
+ * so a reload can keep the settings it runs with.
  */
 int	conf_load(struct conf *, const char *path, char *err, size_t errsize);
 /* Print the effective settings, one "key = value" a line. */
@@ -98,8 +98,15 @@ void	conf_print(const struct conf *, FILE *);
 int	conf_parse_size(const char *, uint64_t *);	/* 25M, 100k, 123 */
 int	conf_parse_duration(const char *, unsigned *);	/* 30s 5m 1h 2d */
 int	conf_parse_bool(const char *, int *);		/* yes/no/on/off/true/false/1/0 */
-int	conf_parse_listen(const char *, struct listen_addr *); /* 1.2.3.4:25, [::1]:25, *:25 */
+/*
+ * "1.2.3.4:25", "[::1]:25", or "*:25" for both wildcards.  Returns the
+ * number of addresses written to out (1, or 2 for "*": 0.0.0.0 then ::),
+ * or -1.  out must have room for 2.
+ */
+int	conf_parse_listen(const char *, struct listen_addr *out);
 
+/* The config key naming a map ("domains", ...); map_byname: -1 if none. */
 const char *map_name(enum map_id);
+int	map_byname(const char *);
 
 #endif

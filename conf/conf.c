@@ -1,0 +1,1007 @@
+/*
+ * conf: read moat.conf into struct conf.
+ *
+ * The set of keys is closed and typed: conf_keys[] below has one row per
+ * key (name, type, where it lives in struct conf, default, bounds), and
+ * every other part of this file is driven by that table: parsing,
+ * defaults, range checks, printing.  Adding a key is adding a row (and a
+ * paragraph in moat.conf.5.md).
+ *
+ * Syntax: "key = value" lines; '#' starts a comment at the beginning of a
+ * line or after whitespace (so a value may contain '#' inside a word);
+ * blank lines are ignored; list keys (listen) may repeat, every other key
+ * may appear once.  Relative paths are relative to the folder of the
+ * config file, made absolute when read, so nothing later depends on the
+ * current directory (the daemon chdirs and chroots).
+ *
+ * conf_load works on a private copy and only overwrites the caller's
+ * struct when the whole file is valid: a SIGHUP with a broken file keeps
+ * the running settings.  conf_print writes every key in table order in
+ * the same syntax, so its output ("moatd -n") reads back as a config.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "../smtpd/buf.h"
+
+#define CONF_LINE_MAX	4096
+
+#define KB		(UINT64_C(1) << 10)
+#define MB		(UINT64_C(1) << 20)
+#define GB		(UINT64_C(1) << 30)
+#define DAY		(24u * 3600u)
+
+enum conf_type {
+	CT_STRING,	/* a word: user name */
+	CT_HOSTNAME,	/* a domain name, stored lower case */
+	CT_PATH,	/* resolved against the config folder; "" = unset */
+	CT_BOOL,
+	CT_COUNT,	/* unsigned decimal */
+	CT_SIZE,	/* bytes, k/M/G suffixes */
+	CT_DURATION,	/* seconds, s/m/h/d suffixes */
+	CT_ENUM,	/* one of a few words, stored as an int */
+	CT_LISTEN,	/* repeatable list of addresses */
+};
+
+struct conf_enum {
+	const char	*name;
+	int		 value;
+};
+
+struct conf_key {
+	const char	*name;
+	enum conf_type	 type;
+	size_t		 off;		/* offsetof(struct conf, field) */
+	size_t		 size;		/* sizeof the field */
+	const char	*def;		/* default, in config syntax */
+	uint64_t	 min, max;	/* numbers: inclusive bounds */
+	const struct conf_enum *names;	/* CT_ENUM: NULL-terminated */
+};
+
+_Static_assert(sizeof(enum bare_lf_policy) == sizeof(int),
+    "enum keys are stored as int");
+
+#define F(field)	offsetof(struct conf, field), \
+			sizeof(((struct conf *)0)->field)
+
+static const struct conf_enum case_names[] = {
+	{ "insensitive", 1 },
+	{ "sensitive", 0 },
+	{ NULL, 0 },
+};
+
+static const struct conf_enum bare_lf_names[] = {
+	{ "reject", BARE_LF_REJECT },
+	{ "normalize", BARE_LF_NORMALIZE },
+	{ NULL, 0 },
+};
+
+/*
+ * The keys, in the order conf_print writes them.  hostname has no
+ * textual default: conf_defaults takes gethostname().
+ */
+static const struct conf_key conf_keys[] = {
+	{ "hostname",		CT_HOSTNAME,	F(hostname),	NULL, 0, 0, NULL },
+	{ "listen",		CT_LISTEN,	F(listen),	"127.0.0.1:2525", 0, 0, NULL },
+	{ "workers",		CT_COUNT,	F(workers),	"0", 0, 1024, NULL },
+	{ "user",		CT_STRING,	F(user),	"moat", 0, 0, NULL },
+	{ "queue_user",		CT_STRING,	F(queue_user),	"moatq", 0, 0, NULL },
+	{ "chroot",		CT_PATH,	F(chroot),	"/var/lib/moat/empty", 0, 0, NULL },
+	{ "spool",		CT_PATH,	F(spool),	"/var/spool/moat", 0, 0, NULL },
+	{ "mail_root",		CT_PATH,	F(mail_root),	"/var/mail", 0, 0, NULL },
+	{ "pidfile",		CT_PATH,	F(pidfile),	"/run/moatd.pid", 0, 0, NULL },
+
+	{ "domains",		CT_PATH,	F(maps[MAP_DOMAINS]),	 "", 0, 0, NULL },
+	{ "recipients",		CT_PATH,	F(maps[MAP_RECIPIENTS]), "", 0, 0, NULL },
+	{ "access",		CT_PATH,	F(maps[MAP_ACCESS]),	 "", 0, 0, NULL },
+	{ "helo",		CT_PATH,	F(maps[MAP_HELO]),	 "", 0, 0, NULL },
+	{ "senders",		CT_PATH,	F(maps[MAP_SENDERS]),	 "", 0, 0, NULL },
+
+	{ "tls_cert",		CT_PATH,	F(tls_cert),	"", 0, 0, NULL },
+	{ "tls_key",		CT_PATH,	F(tls_key),	"", 0, 0, NULL },
+
+	{ "delay_reject",	CT_BOOL,	F(delay_reject), "yes", 0, 1, NULL },
+	{ "local_part_case",	CT_ENUM,	F(local_part_fold), "insensitive", 0, 0, case_names },
+	{ "bare_lf",		CT_ENUM,	F(bare_lf),	"reject", 0, 0, bare_lf_names },
+
+	{ "max_line_length",	CT_SIZE,	F(max_line),	"1000", 512, 64 * KB, NULL },
+	{ "max_message_size",	CT_SIZE,	F(max_message_size), "25M", KB, 1024 * GB, NULL },
+	{ "max_recipients",	CT_COUNT,	F(max_recipients), "100", 1, 100000, NULL },
+	{ "max_bad_commands",	CT_COUNT,	F(max_bad_commands), "10", 1, 10000, NULL },
+	{ "max_commands",	CT_COUNT,	F(max_commands), "1000", 1, 10000000, NULL },
+	{ "max_sessions",	CT_COUNT,	F(max_sessions), "1000", 1, 1000000, NULL },
+	{ "max_sessions_per_ip", CT_COUNT,	F(max_sessions_per_ip), "20", 1, 1000000, NULL },
+	{ "max_hops",		CT_COUNT,	F(max_hops),	"100", 1, 1000, NULL },
+	{ "command_timeout",	CT_DURATION,	F(command_timeout), "5m", 1, DAY, NULL },
+	{ "data_timeout",	CT_DURATION,	F(data_timeout), "10m", 1, DAY, NULL },
+	{ "session_timeout",	CT_DURATION,	F(session_timeout), "30m", 1, 7 * DAY, NULL },
+	{ "tls_timeout",	CT_DURATION,	F(tls_timeout),	"30s", 1, 3600, NULL },
+	{ "shutdown_timeout",	CT_DURATION,	F(shutdown_timeout), "30s", 0, DAY, NULL },
+	{ "min_free_space",	CT_SIZE,	F(min_free_space), "100M", 0, UINT64_MAX, NULL },
+
+	{ "retry_min",		CT_DURATION,	F(retry_min),	"1m", 1, 30 * DAY, NULL },
+	{ "retry_max",		CT_DURATION,	F(retry_max),	"1h", 1, 30 * DAY, NULL },
+	{ "queue_lifetime",	CT_DURATION,	F(queue_lifetime), "5d", 1, 365 * DAY, NULL },
+};
+
+#define NKEYS	(sizeof(conf_keys) / sizeof(conf_keys[0]))
+
+static const char *const map_names[MAP_COUNT] = {
+	[MAP_DOMAINS] = "domains",
+	[MAP_RECIPIENTS] = "recipients",
+	[MAP_ACCESS] = "access",
+	[MAP_HELO] = "helo",
+	[MAP_SENDERS] = "senders",
+};
+
+/* ---- value parsers ---- */
+
+/* Unsigned decimal, digits only (no sign, no space), overflow-checked. */
+static int
+parse_u64(const char *s, const char **end, uint64_t *out)
+{
+	uint64_t v = 0;
+	const char *p = s;
+
+	if (*p < '0' || *p > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (__builtin_mul_overflow(v, 10, &v) ||
+		    __builtin_add_overflow(v, (uint64_t)(*p - '0'), &v))
+			return -1;
+	}
+	*end = p;
+	*out = v;
+	return 0;
+}
+
+int
+conf_parse_size(const char *s, uint64_t *out)
+{
+	const char *end;
+	uint64_t v, mult = 1;
+
+	if (parse_u64(s, &end, &v) == -1)
+		return -1;
+	switch (*end) {
+	case '\0':
+		break;
+	case 'k': case 'K':
+		mult = KB;
+		break;
+	case 'm': case 'M':
+		mult = MB;
+		break;
+	case 'g': case 'G':
+		mult = GB;
+		break;
+	default:
+		return -1;
+	}
+	if (*end != '\0' && end[1] != '\0')
+		return -1;
+	if (__builtin_mul_overflow(v, mult, &v))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int
+conf_parse_duration(const char *s, unsigned *out)
+{
+	const char *end;
+	uint64_t v, mult = 1;
+
+	if (parse_u64(s, &end, &v) == -1)
+		return -1;
+	switch (*end) {
+	case '\0':
+	case 's':
+		break;
+	case 'm':
+		mult = 60;
+		break;
+	case 'h':
+		mult = 3600;
+		break;
+	case 'd':
+		mult = DAY;
+		break;
+	default:
+		return -1;
+	}
+	if (*end != '\0' && end[1] != '\0')
+		return -1;
+	if (__builtin_mul_overflow(v, mult, &v) || v > UINT_MAX)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+int
+conf_parse_bool(const char *s, int *out)
+{
+	static const struct conf_enum words[] = {
+		{ "yes", 1 }, { "no", 0 }, { "true", 1 }, { "false", 0 },
+		{ "on", 1 }, { "off", 0 }, { "1", 1 }, { "0", 0 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		if (strcasecmp(s, words[i].name) == 0) {
+			*out = words[i].value;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int
+parse_port(const char *s, unsigned *port)
+{
+	const char *end;
+	uint64_t v;
+
+	if (parse_u64(s, &end, &v) == -1 || *end != '\0' ||
+	    v == 0 || v > 65535)
+		return -1;
+	*port = (unsigned)v;
+	return 0;
+}
+
+static void
+listen_set4(struct listen_addr *la, const struct in_addr *a, unsigned port)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&la->ss;
+	char host[INET_ADDRSTRLEN];
+
+	memset(la, 0, sizeof(*la));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons((uint16_t)port);
+	sin->sin_addr = *a;
+	la->sslen = sizeof(*sin);
+	if (inet_ntop(AF_INET, a, host, sizeof(host)) == NULL)
+		host[0] = '\0';
+	(void)snprintf(la->text, sizeof(la->text), "%s:%u", host, port);
+}
+
+static void
+listen_set6(struct listen_addr *la, const struct in6_addr *a, unsigned port)
+{
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&la->ss;
+	char host[INET6_ADDRSTRLEN];
+
+	memset(la, 0, sizeof(*la));
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons((uint16_t)port);
+	sin6->sin6_addr = *a;
+	la->sslen = sizeof(*sin6);
+	if (inet_ntop(AF_INET6, a, host, sizeof(host)) == NULL)
+		host[0] = '\0';
+	(void)snprintf(la->text, sizeof(la->text), "[%s]:%u", host, port);
+}
+
+int
+conf_parse_listen(const char *s, struct listen_addr *out)
+{
+	char host[INET6_ADDRSTRLEN];
+	const char *colon, *close;
+	struct in_addr a4;
+	struct in6_addr a6;
+	unsigned port;
+	size_t hlen;
+
+	if (strncmp(s, "*:", 2) == 0) {
+		if (parse_port(s + 2, &port) == -1)
+			return -1;
+		a4.s_addr = htonl(INADDR_ANY);
+		listen_set4(&out[0], &a4, port);
+		listen_set6(&out[1], &in6addr_any, port);
+		return 2;
+	}
+	if (s[0] == '[') {
+		if ((close = strchr(s, ']')) == NULL || close[1] != ':')
+			return -1;
+		hlen = (size_t)(close - (s + 1));
+		if (hlen == 0 || hlen >= sizeof(host))
+			return -1;
+		memcpy(host, s + 1, hlen);
+		host[hlen] = '\0';
+		if (inet_pton(AF_INET6, host, &a6) != 1 ||
+		    parse_port(close + 2, &port) == -1)
+			return -1;
+		listen_set6(&out[0], &a6, port);
+		return 1;
+	}
+	/* IPv4: exactly one colon (a bare IPv6 address must be bracketed) */
+	if ((colon = strchr(s, ':')) == NULL || strchr(colon + 1, ':') != NULL)
+		return -1;
+	hlen = (size_t)(colon - s);
+	if (hlen == 0 || hlen >= sizeof(host))
+		return -1;
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	if (inet_pton(AF_INET, host, &a4) != 1 ||
+	    parse_port(colon + 1, &port) == -1)
+		return -1;
+	listen_set4(&out[0], &a4, port);
+	return 1;
+}
+
+/* ---- string checks ---- */
+
+/* A domain name: dot-separated LDH labels of 1..63, 253 in all. */
+static int
+valid_hostname(const char *s)
+{
+	size_t len = strlen(s), label = 0, i;
+
+	if (len == 0 || len > 253 || s[0] == '.' || s[len - 1] == '.')
+		return 0;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '.') {
+			if (label == 0 || s[i - 1] == '-')
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-'))
+			return 0;
+		if (c == '-' && label == 0)
+			return 0;
+		if (++label > 63)
+			return 0;
+	}
+	return s[len - 1] != '-';
+}
+
+/* A login name as useradd accepts it. */
+static int
+valid_username(const char *s)
+{
+	size_t i, len = strlen(s);
+
+	if (len == 0 || len > 32 || s[0] == '-')
+		return 0;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+		    c == '.'))
+			return 0;
+	}
+	return 1;
+}
+
+/* ---- fields ---- */
+
+static void
+field_store(struct conf *c, const struct conf_key *k, uint64_t v)
+{
+	char *p = (char *)c + k->off;
+
+	if (k->size == sizeof(uint64_t)) {
+		uint64_t u = v;
+
+		memcpy(p, &u, sizeof(u));
+	} else {
+		uint32_t u = (uint32_t)v;
+
+		memcpy(p, &u, sizeof(u));
+	}
+}
+
+static uint64_t
+field_load(const struct conf *c, const struct conf_key *k)
+{
+	const char *p = (const char *)c + k->off;
+
+	if (k->size == sizeof(uint64_t)) {
+		uint64_t u;
+
+		memcpy(&u, p, sizeof(u));
+		return u;
+	} else {
+		uint32_t u;
+
+		memcpy(&u, p, sizeof(u));
+		return u;
+	}
+}
+
+/*
+ * Resolve a relative path against dir (absolute, no symlinks: it came
+ * from realpath).  Leading "./" and "../" are folded here, which is exact
+ * because dir has no symbolic links; any later ".." is left to the kernel.
+ */
+static int
+path_resolve(const char *dir, const char *val, char *out, size_t outsize)
+{
+	char base[CONF_PATH_MAX];
+	char *slash;
+	int n;
+
+	if (dir == NULL || val[0] == '/' || val[0] == '\0')
+		return strlcpy_ok(out, val, outsize);
+	if (strlcpy_ok(base, dir, sizeof(base)) == -1)
+		return -1;
+	for (;;) {
+		if (strcmp(val, ".") == 0) {
+			val += 1;
+		} else if (strncmp(val, "./", 2) == 0) {
+			val += 2;
+		} else if (strcmp(val, "..") == 0 ||
+		    strncmp(val, "../", 3) == 0) {
+			val += val[2] == '/' ? 3 : 2;
+			if ((slash = strrchr(base, '/')) != NULL)
+				slash[slash == base ? 1 : 0] = '\0';
+		} else {
+			break;
+		}
+	}
+	if (*val == '\0')
+		return strlcpy_ok(out, base, outsize);
+	n = snprintf(out, outsize, "%s%s%s", base,
+	    strcmp(base, "/") == 0 ? "" : "/", val);
+	return n < 0 || (size_t)n >= outsize ? -1 : 0;
+}
+
+static int
+set_enum(struct conf *c, const struct conf_key *k, const char *val,
+    char *msg, size_t msgsize)
+{
+	const struct conf_enum *e;
+	int v;
+
+	for (e = k->names; e->name != NULL; e++) {
+		if (strcmp(val, e->name) == 0) {
+			v = e->value;
+			memcpy((char *)c + k->off, &v, sizeof(v));
+			return 0;
+		}
+	}
+	(void)snprintf(msg, msgsize, "\"%s\" is not one of:", val);
+	for (e = k->names; e->name != NULL; e++) {
+		size_t l = strlen(msg);
+
+		(void)snprintf(msg + l, msgsize - l, " %s", e->name);
+	}
+	return -1;
+}
+
+static int
+set_listen(struct conf *c, const char *val, char *msg, size_t msgsize)
+{
+	struct listen_addr la[2];
+	int n;
+
+	if ((n = conf_parse_listen(val, la)) == -1) {
+		(void)snprintf(msg, msgsize, "bad address \"%s\" (expected "
+		    "IPV4:PORT, [IPV6]:PORT or *:PORT)", val);
+		return -1;
+	}
+	if (c->nlisten + (size_t)n > CONF_LISTEN_MAX) {
+		(void)snprintf(msg, msgsize, "more than %d addresses",
+		    CONF_LISTEN_MAX);
+		return -1;
+	}
+	memcpy(&c->listen[c->nlisten], la, (size_t)n * sizeof(la[0]));
+	c->nlisten += (size_t)n;
+	return 0;
+}
+
+static int
+set_number(struct conf *c, const struct conf_key *k, const char *val,
+    char *msg, size_t msgsize)
+{
+	const char *what = "a number", *end;
+	uint64_t v;
+	unsigned d;
+	int b;
+
+	switch (k->type) {
+	case CT_BOOL:
+		if (conf_parse_bool(val, &b) == -1) {
+			(void)snprintf(msg, msgsize, "\"%s\" is not yes or no",
+			    val);
+			return -1;
+		}
+		v = (uint64_t)b;
+		break;
+	case CT_SIZE:
+		what = "a size (bytes, or with a K, M or G suffix)";
+		if (conf_parse_size(val, &v) == -1)
+			goto bad;
+		break;
+	case CT_DURATION:
+		what = "a duration (seconds, or with an s, m, h or d suffix)";
+		if (conf_parse_duration(val, &d) == -1)
+			goto bad;
+		v = d;
+		break;
+	default:
+		if (parse_u64(val, &end, &v) == -1 || *end != '\0')
+			goto bad;
+		break;
+	}
+	if (k->type != CT_BOOL && (v < k->min || v > k->max)) {
+		(void)snprintf(msg, msgsize, "%s is out of range "
+		    "(%llu to %llu)", val, (unsigned long long)k->min,
+		    (unsigned long long)k->max);
+		return -1;
+	}
+	field_store(c, k, v);
+	return 0;
+bad:
+	(void)snprintf(msg, msgsize, "\"%s\" is not %s", val, what);
+	return -1;
+}
+
+/* Set one key from its text value; msg gets the reason on error. */
+static int
+conf_set(struct conf *c, const struct conf_key *k, const char *val,
+    const char *dir, char *msg, size_t msgsize)
+{
+	char *field = (char *)c + k->off;
+	char *p;
+
+	switch (k->type) {
+	case CT_STRING:
+		if (!valid_username(val)) {
+			(void)snprintf(msg, msgsize, "\"%s\" is not a valid "
+			    "user name", val);
+			return -1;
+		}
+		return strlcpy_ok(field, val, k->size);
+	case CT_HOSTNAME:
+		if (!valid_hostname(val) ||
+		    strlcpy_ok(field, val, k->size) == -1) {
+			(void)snprintf(msg, msgsize, "\"%s\" is not a valid "
+			    "host name", val);
+			return -1;
+		}
+		for (p = field; *p != '\0'; p++)
+			if (*p >= 'A' && *p <= 'Z')
+				*p = (char)(*p - 'A' + 'a');
+		return 0;
+	case CT_PATH:
+		if (path_resolve(dir, val, field, k->size) == -1) {
+			(void)snprintf(msg, msgsize, "path too long");
+			return -1;
+		}
+		return 0;
+	case CT_ENUM:
+		return set_enum(c, k, val, msg, msgsize);
+	case CT_LISTEN:
+		return set_listen(c, val, msg, msgsize);
+	default:
+		return set_number(c, k, val, msg, msgsize);
+	}
+}
+
+/* ---- defaults ---- */
+
+void
+conf_defaults(struct conf *c)
+{
+	char msg[256];
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i < NKEYS; i++) {
+		const struct conf_key *k = &conf_keys[i];
+
+		if (k->def == NULL)
+			continue;
+		/* the table's defaults are valid: a failure is a bug here */
+		if (conf_set(c, k, k->def, NULL, msg, sizeof(msg)) == -1)
+			abort();
+	}
+	if (gethostname(c->hostname, sizeof(c->hostname)) == -1)
+		c->hostname[0] = '\0';
+	c->hostname[sizeof(c->hostname) - 1] = '\0';
+}
+
+/* ---- reading a file ---- */
+
+struct conf_reader {
+	struct conf	*c;
+	const char	*path;		/* as given, for messages */
+	char		 dir[CONF_PATH_MAX];
+	unsigned	 line;
+	unsigned	 seen[NKEYS];	/* line where each key was set, 0 */
+	char		*err;
+	size_t		 errsize;
+};
+
+static int
+conf_error(struct conf_reader *r, unsigned line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+conf_error(struct conf_reader *r, unsigned line, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		(void)snprintf(r->err, r->errsize, "%s:%u: %s", r->path, line,
+		    msg);
+	else
+		(void)snprintf(r->err, r->errsize, "%s: %s", r->path, msg);
+	return -1;
+}
+
+static const struct conf_key *
+conf_key_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++)
+		if (strcmp(conf_keys[i].name, name) == 0)
+			return &conf_keys[i];
+	return NULL;
+}
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' ||
+	    e[-1] == '\n'))
+		*--e = '\0';
+	return s;
+}
+
+/* Cut a comment: '#' at the start or after a space or tab. */
+static void
+cut_comment(char *s)
+{
+	char *p;
+
+	for (p = s; *p != '\0'; p++) {
+		if (*p == '#' && (p == s || p[-1] == ' ' || p[-1] == '\t')) {
+			*p = '\0';
+			return;
+		}
+	}
+}
+
+static int
+conf_line(struct conf_reader *r, char *line)
+{
+	const struct conf_key *k;
+	char msg[384];
+	char *eq, *key, *val;
+	size_t idx;
+
+	cut_comment(line);
+	line = trim(line);
+	if (*line == '\0')
+		return 0;
+	if ((eq = strchr(line, '=')) == NULL)
+		return conf_error(r, r->line, "expected \"key = value\"");
+	*eq = '\0';
+	key = trim(line);
+	val = trim(eq + 1);
+	if (*key == '\0')
+		return conf_error(r, r->line, "missing key before '='");
+	if ((k = conf_key_find(key)) == NULL)
+		return conf_error(r, r->line, "unknown key \"%.64s\"", key);
+	idx = (size_t)(k - conf_keys);
+	if (r->seen[idx] != 0 && k->type != CT_LISTEN)
+		return conf_error(r, r->line, "%s is set twice (first at "
+		    "line %u)", k->name, r->seen[idx]);
+	/* the first "listen" in the file replaces the default address */
+	if (k->type == CT_LISTEN && r->seen[idx] == 0)
+		r->c->nlisten = 0;
+	if (r->seen[idx] == 0)
+		r->seen[idx] = r->line;
+	if (conf_set(r->c, k, val, r->dir, msg, sizeof(msg)) == -1)
+		return conf_error(r, r->line, "%s: %s", k->name, msg);
+	return 0;
+}
+
+/* Folder of the file as named (not of its link target), made absolute. */
+static int
+conf_folder(const char *path, char *dir, size_t dirsize, char *file,
+    size_t filesize)
+{
+	char tmp[CONF_PATH_MAX], real[PATH_MAX];
+	const char *base;
+	char *slash;
+	int n;
+
+	if (strlcpy_ok(tmp, path, sizeof(tmp)) == -1) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((slash = strrchr(tmp, '/')) == NULL) {
+		base = path;
+		(void)strlcpy_ok(tmp, ".", sizeof(tmp));
+	} else {
+		base = path + (slash - tmp) + 1;
+		slash[slash == tmp ? 1 : 0] = '\0';
+	}
+	if (realpath(tmp, real) == NULL)
+		return -1;
+	if (strlcpy_ok(dir, real, dirsize) == -1) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	n = snprintf(file, filesize, "%s%s%s", real,
+	    strcmp(real, "/") == 0 ? "" : "/", base);
+	if (n < 0 || (size_t)n >= filesize) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+conf_read(struct conf_reader *r, FILE *fp)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int rc = 0;
+
+	while ((n = getline(&line, &cap, fp)) != -1) {
+		r->line++;
+		if (n > CONF_LINE_MAX) {
+			rc = conf_error(r, r->line, "line longer than %d bytes",
+			    CONF_LINE_MAX);
+			break;
+		}
+		if (memchr(line, '\0', (size_t)n) != NULL) {
+			rc = conf_error(r, r->line, "NUL byte");
+			break;
+		}
+		if ((rc = conf_line(r, line)) == -1)
+			break;
+	}
+	if (rc == 0 && ferror(fp))
+		rc = conf_error(r, 0, "read error: %s", strerror(errno));
+	free(line);
+	return rc;
+}
+
+static unsigned
+seen_line(const struct conf_reader *r, const char *name)
+{
+	const struct conf_key *k = conf_key_find(name);
+
+	return k == NULL ? 0 : r->seen[k - conf_keys];
+}
+
+/* Relative defaults are relative to the config folder too. */
+static int
+conf_resolve_defaults(struct conf_reader *r)
+{
+	char tmp[CONF_PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++) {
+		const struct conf_key *k = &conf_keys[i];
+		char *field = (char *)r->c + k->off;
+
+		if (k->type != CT_PATH || r->seen[i] != 0 || field[0] == '/')
+			continue;
+		if (path_resolve(r->dir, field, tmp, sizeof(tmp)) == -1 ||
+		    strlcpy_ok(field, tmp, k->size) == -1)
+			return conf_error(r, 0, "%s: path too long", k->name);
+	}
+	return 0;
+}
+
+/* Checks across keys, once the whole file is read. */
+static int
+conf_validate(struct conf_reader *r)
+{
+	struct conf *c = r->c;
+	size_t i, j;
+
+	if (!valid_hostname(c->hostname))
+		return conf_error(r, seen_line(r, "hostname"), "hostname: "
+		    "\"%s\" (from gethostname) is not a valid host name; set "
+		    "hostname", c->hostname);
+	if ((c->tls_cert[0] == '\0') != (c->tls_key[0] == '\0'))
+		return conf_error(r, c->tls_cert[0] != '\0' ?
+		    seen_line(r, "tls_cert") : seen_line(r, "tls_key"),
+		    "tls_cert and tls_key go together: set both or neither");
+	if (strcmp(c->user, c->queue_user) == 0)
+		return conf_error(r, seen_line(r, "queue_user"), "user and "
+		    "queue_user must differ (workers must not write the "
+		    "spool)");
+	if (c->retry_min > c->retry_max)
+		return conf_error(r, seen_line(r, "retry_min"), "retry_min is "
+		    "longer than retry_max");
+	if (c->chroot[0] == '\0' || c->spool[0] == '\0' ||
+	    c->mail_root[0] == '\0')
+		return conf_error(r, 0, "chroot, spool and mail_root may not "
+		    "be empty");
+	for (i = 0; i < c->nlisten; i++)
+		for (j = i + 1; j < c->nlisten; j++)
+			if (strcmp(c->listen[i].text, c->listen[j].text) == 0)
+				return conf_error(r, seen_line(r, "listen"),
+				    "listen: %s given twice",
+				    c->listen[i].text);
+	return 0;
+}
+
+int
+conf_load(struct conf *out, const char *path, char *err, size_t errsize)
+{
+	struct conf_reader r;
+	FILE *fp;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	r.path = path;
+	r.err = err;
+	r.errsize = errsize;
+	if ((r.c = malloc(sizeof(*r.c))) == NULL)
+		return conf_error(&r, 0, "%s", strerror(errno));
+	conf_defaults(r.c);
+	if (conf_folder(path, r.dir, sizeof(r.dir), r.c->file,
+	    sizeof(r.c->file)) == -1 || (fp = fopen(path, "re")) == NULL) {
+		rc = conf_error(&r, 0, "%s", strerror(errno));
+		free(r.c);
+		return rc;
+	}
+	rc = conf_read(&r, fp);
+	(void)fclose(fp);
+	if (rc == 0)
+		rc = conf_resolve_defaults(&r);
+	if (rc == 0)
+		rc = conf_validate(&r);
+	if (rc == 0)
+		*out = *r.c;
+	free(r.c);
+	return rc;
+}
+
+/* ---- printing ---- */
+
+static void
+fmt_size(uint64_t v, char *buf, size_t bufsize)
+{
+	static const struct { char suffix; uint64_t unit; } u[] = {
+		{ 'G', GB }, { 'M', MB }, { 'K', KB },
+	};
+	size_t i;
+
+	for (i = 0; v != 0 && i < sizeof(u) / sizeof(u[0]); i++) {
+		if (v % u[i].unit == 0) {
+			(void)snprintf(buf, bufsize, "%llu%c",
+			    (unsigned long long)(v / u[i].unit), u[i].suffix);
+			return;
+		}
+	}
+	(void)snprintf(buf, bufsize, "%llu", (unsigned long long)v);
+}
+
+static void
+fmt_duration(uint64_t v, char *buf, size_t bufsize)
+{
+	static const struct { char suffix; unsigned unit; } u[] = {
+		{ 'd', DAY }, { 'h', 3600 }, { 'm', 60 }, { 's', 1 },
+	};
+	size_t i;
+
+	for (i = 0; v != 0 && i < sizeof(u) / sizeof(u[0]); i++) {
+		if (v % u[i].unit == 0) {
+			(void)snprintf(buf, bufsize, "%llu%c",
+			    (unsigned long long)(v / u[i].unit), u[i].suffix);
+			return;
+		}
+	}
+	(void)snprintf(buf, bufsize, "0");
+}
+
+static const char *
+fmt_enum(const struct conf *c, const struct conf_key *k)
+{
+	const struct conf_enum *e;
+	int v;
+
+	memcpy(&v, (const char *)c + k->off, sizeof(v));
+	for (e = k->names; e->name != NULL; e++)
+		if (e->value == v)
+			return e->name;
+	return "?";
+}
+
+static void
+print_key(const struct conf *c, const struct conf_key *k, FILE *fp)
+{
+	const char *field = (const char *)c + k->off;
+	char num[32];
+	size_t i;
+
+	switch (k->type) {
+	case CT_LISTEN:
+		for (i = 0; i < c->nlisten; i++)
+			fprintf(fp, "%s = %s\n", k->name, c->listen[i].text);
+		return;
+	case CT_STRING:
+	case CT_HOSTNAME:
+	case CT_PATH:
+		fprintf(fp, "%s =%s%s\n", k->name, *field ? " " : "", field);
+		return;
+	case CT_ENUM:
+		fprintf(fp, "%s = %s\n", k->name, fmt_enum(c, k));
+		return;
+	case CT_BOOL:
+		fprintf(fp, "%s = %s\n", k->name,
+		    field_load(c, k) ? "yes" : "no");
+		return;
+	case CT_SIZE:
+		fmt_size(field_load(c, k), num, sizeof(num));
+		break;
+	case CT_DURATION:
+		fmt_duration(field_load(c, k), num, sizeof(num));
+		break;
+	case CT_COUNT:
+		(void)snprintf(num, sizeof(num), "%llu",
+		    (unsigned long long)field_load(c, k));
+		break;
+	}
+	fprintf(fp, "%s = %s\n", k->name, num);
+}
+
+void
+conf_print(const struct conf *c, FILE *fp)
+{
+	size_t i;
+
+	if (c->file[0] != '\0')
+		fprintf(fp, "# %s\n", c->file);
+	for (i = 0; i < NKEYS; i++)
+		print_key(c, &conf_keys[i], fp);
+}
+
+/* ---- map names ---- */
+
+const char *
+map_name(enum map_id id)
+{
+	if ((unsigned)id >= MAP_COUNT)
+		return "?";
+	return map_names[id];
+}
+
+int
+map_byname(const char *name)
+{
+	int i;
+
+	for (i = 0; i < MAP_COUNT; i++)
+		if (strcmp(map_names[i], name) == 0)
+			return i;
+	return -1;
+}

@@ -1,0 +1,582 @@
+/*
+ * moatctl: the administrator's tool.  Compiles maps, shows what a lookup
+ * returns, and signals the running daemon.
+ *
+ *	moatctl [-f CONF] makemap [-f] FILE|NAME ...	compile maps
+ *	moatctl [-f CONF] makemap [-f] -a		every configured map
+ *	moatctl [-f CONF] query MAP KEY			look a key up
+ *	moatctl [-f CONF] reload | stop			SIGHUP / SIGTERM
+ *
+ * Each command is one row of ctl_cmds[]; a new command is a new row and
+ * a function.  The config is read for every command: it says which file
+ * is which map, and a map is compiled the way the daemon reads it (the
+ * access map with normalised networks, the recipients map keeping the
+ * case of local parts when local_part_case = sensitive).
+ *
+ * Values are vetted per map (access, helo, senders: OK or REJECT [text];
+ * recipients: a target the queue can deliver to), so a typo is a
+ * file:line error now rather than a logged surprise under load.
+ *
+ * makemap refuses to install a recipients map with fewer than half the
+ * records of the installed one unless forced: a truncated export would
+ * otherwise make every recipient unknown and bounce real mail with 550.
+ *
+ * Exit codes: 0 success; 1 failure or refusal (query: not found);
+ * 2 usage or error (query: lookup error).
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "../conf/conf.h"
+#include "../conf/map.h"
+#include "../conf/rcptmap.h"
+#include "../queue/maildir.h"
+#include "buf.h"
+
+#ifndef MOAT_CONF_DEFAULT
+#define MOAT_CONF_DEFAULT	"/etc/moat/moat.conf"
+#endif
+
+#define EXIT_REFUSED	1
+#define EXIT_USAGE	2
+
+struct ctl {
+	const char	*conffile;
+	struct conf	 conf;
+};
+
+struct ctl_cmd {
+	const char	*name;
+	const char	*args;
+	const char	*help;
+	int		(*run)(struct ctl *, int, char **);
+};
+
+static int	cmd_makemap(struct ctl *, int, char **);
+static int	cmd_query(struct ctl *, int, char **);
+static int	cmd_reload(struct ctl *, int, char **);
+static int	cmd_stop(struct ctl *, int, char **);
+
+static const struct ctl_cmd ctl_cmds[] = {
+	{ "makemap", "[-f] FILE|NAME... | [-f] -a",
+	    "compile text maps into FILE.cdb (-f: install even a recipients "
+	    "map that lost over half its entries)", cmd_makemap },
+	{ "query", "MAP KEY",
+	    "print what moatd's lookup of KEY in MAP returns", cmd_query },
+	{ "reload", "", "reload config and maps (SIGHUP)", cmd_reload },
+	{ "stop", "", "drain sessions and stop (SIGTERM)", cmd_stop },
+};
+
+#define NCMDS	(sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
+
+static void
+warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+warnx_(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("moatctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static _Noreturn void
+usage(void)
+{
+	size_t i;
+
+	fprintf(stderr, "usage: moatctl [-f CONF] COMMAND [ARGS]\n"
+	    "  CONF defaults to %s\n", MOAT_CONF_DEFAULT);
+	for (i = 0; i < NCMDS; i++)
+		fprintf(stderr, "  %s%s%s\n      %s\n", ctl_cmds[i].name,
+		    ctl_cmds[i].args[0] ? " " : "", ctl_cmds[i].args,
+		    ctl_cmds[i].help);
+	exit(EXIT_USAGE);
+}
+
+/* ---- which map is which ---- */
+
+/*
+ * A map argument: a map name ("recipients") names the file the config
+ * gives; anything else is a path, recognised as one of the config's maps
+ * by its real path.  *id is -1 for a file the config does not name.
+ */
+static int
+ctl_map_arg(const struct ctl *ctl, const char *arg, char *path,
+    size_t pathsize, int *id)
+{
+	char want[PATH_MAX], have[PATH_MAX];
+	int i;
+
+	*id = -1;
+	if (strchr(arg, '/') == NULL && (i = map_byname(arg)) != -1) {
+		if (ctl->conf.maps[i][0] == '\0') {
+			warnx_("%s: no %s map is set", ctl->conffile, arg);
+			return -1;
+		}
+		*id = i;
+		return strlcpy_ok(path, ctl->conf.maps[i], pathsize);
+	}
+	if (strlcpy_ok(path, arg, pathsize) == -1) {
+		warnx_("%s: path too long", arg);
+		return -1;
+	}
+	if (realpath(arg, want) == NULL) {
+		warnx_("%s: %s", arg, strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < MAP_COUNT; i++) {
+		if (ctl->conf.maps[i][0] != '\0' &&
+		    realpath(ctl->conf.maps[i], have) != NULL &&
+		    strcmp(want, have) == 0) {
+			*id = i;
+			break;
+		}
+	}
+	return 0;
+}
+
+/* ---- makemap ---- */
+
+/* What map_value_check needs to know beyond the value. */
+static const struct conf *vet_conf;
+
+/*
+ * access, helo, senders: "OK" or "REJECT [text]", any case; the text is
+ * shown to clients, so printable ASCII only.  The daemon ignores (and
+ * logs) any other value; refusing it here is kinder.
+ */
+static int
+vet_action(const char *value, char *why, size_t whysize)
+{
+	const char *p;
+
+	if (strcasecmp(value, "OK") == 0)
+		return 0;
+	if (strncasecmp(value, "REJECT", 6) != 0 ||
+	    (value[6] != '\0' && value[6] != ' ' && value[6] != '\t')) {
+		(void)snprintf(why, whysize, "expected OK or REJECT [text]");
+		return -1;
+	}
+	for (p = value + 6; *p != '\0'; p++) {
+		if ((*p < 0x20 || *p > 0x7e) && *p != '\t') {
+			(void)snprintf(why, whysize, "the text must be "
+			    "printable ASCII");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* recipients: a delivery target the queue can resolve. */
+static int
+vet_target(const char *value, char *why, size_t whysize)
+{
+	char path[PATH_MAX], err[256];
+
+	if (maildir_path(vet_conf->mail_root, value, path, sizeof(path), err,
+	    sizeof(err)) == -1) {
+		(void)snprintf(why, whysize, "%s (expected maildir:PATH/)",
+		    err);
+		return -1;
+	}
+	return 0;
+}
+
+static map_value_check
+makemap_check(int id)
+{
+	switch (id) {
+	case MAP_ACCESS:
+	case MAP_HELO:
+	case MAP_SENDERS:
+		return vet_action;
+	case MAP_RECIPIENTS:
+		return vet_target;
+	default:
+		return NULL;
+	}
+}
+
+/*
+ * The outage guard: 1 if the new recipients map may replace the
+ * installed one, 0 if it lost more than half the records.
+ */
+static int
+makemap_guard(const char *path, unsigned records)
+{
+	char cdb[PATH_MAX];
+	long old;
+
+	if (map_cdb_path(path, cdb, sizeof(cdb)) == -1 ||
+	    (old = map_count_path(cdb)) <= 0)
+		return 1;	/* nothing (readable) to protect */
+	if ((unsigned long)records * 2 >= (unsigned long)old)
+		return 1;
+	warnx_("%s: the new map has %u record%s, the installed %s has %ld: "
+	    "more than half would become unknown recipients; not installed "
+	    "(use makemap -f to install it anyway)", path, records,
+	    records == 1 ? "" : "s", cdb, old);
+	return 0;
+}
+
+static int
+makemap_one(struct ctl *ctl, const char *arg, int force)
+{
+	char path[CONF_PATH_MAX], err[1024];
+	unsigned records;
+	int id, keep_case, cidr;
+
+	if (ctl_map_arg(ctl, arg, path, sizeof(path), &id) == -1)
+		return -1;
+	keep_case = id == MAP_RECIPIENTS && !ctl->conf.local_part_fold;
+	cidr = id == MAP_ACCESS;
+	vet_conf = &ctl->conf;
+	if (map_compile_tmp(path, keep_case, cidr, makemap_check(id),
+	    &records, err, sizeof(err)) == -1) {
+		warnx_("%s", err);
+		return -1;
+	}
+	if (id == MAP_RECIPIENTS && !force && !makemap_guard(path, records)) {
+		map_discard(path);
+		return -1;
+	}
+	if (map_install(path, err, sizeof(err)) == -1) {
+		map_discard(path);
+		warnx_("%s", err);
+		return -1;
+	}
+	printf("%s.cdb: %u record%s\n", path, records, records == 1 ? "" : "s");
+	return 0;
+}
+
+static int
+cmd_makemap(struct ctl *ctl, int argc, char **argv)
+{
+	int ch, force = 0, all = 0, failed = 0, i;
+
+	optind = 0;	/* restart getopt for the command's own options */
+	while ((ch = getopt(argc, argv, "+af")) != -1) {
+		switch (ch) {
+		case 'a':
+			all = 1;
+			break;
+		case 'f':
+			force = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if ((all && argc != 0) || (!all && argc == 0))
+		usage();
+	if (all) {
+		for (i = 0; i < MAP_COUNT; i++)
+			if (ctl->conf.maps[i][0] != '\0' &&
+			    makemap_one(ctl, map_name(i), force) == -1)
+				failed = 1;
+	} else {
+		for (i = 0; i < argc; i++)
+			if (makemap_one(ctl, argv[i], force) == -1)
+				failed = 1;
+	}
+	return failed ? EXIT_REFUSED : 0;
+}
+
+/* ---- query ---- */
+
+static void
+lower(char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s >= 'A' && *s <= 'Z')
+			*s = (char)(*s - 'A' + 'a');
+}
+
+static int
+query_access(struct map *m, const char *key, char *val, size_t valsize,
+    char *matched, size_t matchedsize)
+{
+	struct sockaddr_in sin;
+	struct sockaddr_in6 sin6;
+
+	memset(&sin, 0, sizeof(sin));
+	memset(&sin6, 0, sizeof(sin6));
+	if (inet_pton(AF_INET, key, &sin.sin_addr) == 1) {
+		sin.sin_family = AF_INET;
+		return map_get_addr(m, (struct sockaddr *)&sin, val, valsize,
+		    matched, matchedsize);
+	}
+	if (inet_pton(AF_INET6, key, &sin6.sin6_addr) == 1) {
+		sin6.sin6_family = AF_INET6;
+		return map_get_addr(m, (struct sockaddr *)&sin6, val, valsize,
+		    matched, matchedsize);
+	}
+	warnx_("%s is not an IP address", key);
+	errno = EINVAL;
+	return -2;
+}
+
+/* The daemon's sender chain: address, "@domain", domain and parents. */
+static int
+query_sender(struct map *m, const char *key, char *val, size_t valsize,
+    char *matched, size_t matchedsize)
+{
+	char addr[MAP_KEY_MAX];
+	const char *at;
+	int r;
+
+	if (strlcpy_ok(addr, key, sizeof(addr)) == -1)
+		return 0;
+	lower(addr);
+	if ((at = strrchr(addr, '@')) == NULL)
+		return map_get_domain(m, addr, val, valsize, matched,
+		    matchedsize);
+	if ((r = map_get(m, addr, val, valsize)) != 0) {
+		(void)strlcpy_ok(matched, addr, matchedsize);
+		return r;
+	}
+	if ((r = map_get(m, at, val, valsize)) != 0) {	/* "@domain" */
+		(void)strlcpy_ok(matched, at, matchedsize);
+		return r;
+	}
+	return map_get_domain(m, at + 1, val, valsize, matched, matchedsize);
+}
+
+static int
+query_recipient(const struct ctl *ctl, struct map *m, const char *key,
+    char *val, size_t valsize, char *matched, size_t matchedsize)
+{
+	char local[MAP_KEY_MAX], domain[MAP_KEY_MAX];
+
+	if (rcpt_split(key, local, sizeof(local), domain,
+	    sizeof(domain)) == -1)
+		return 0;
+	return rcpt_lookup(m, local, domain, ctl->conf.local_part_fold, val,
+	    valsize, matched, matchedsize);
+}
+
+static int
+query_lookup(const struct ctl *ctl, int id, struct map *m, const char *key,
+    char *val, size_t valsize, char *matched, size_t matchedsize)
+{
+	char k[MAP_KEY_MAX];
+
+	switch (id) {
+	case MAP_ACCESS:
+		return query_access(m, key, val, valsize, matched,
+		    matchedsize);
+	case MAP_HELO:
+		return map_get_domain(m, key, val, valsize, matched,
+		    matchedsize);
+	case MAP_SENDERS:
+		return query_sender(m, key, val, valsize, matched,
+		    matchedsize);
+	case MAP_RECIPIENTS:
+		return query_recipient(ctl, m, key, val, valsize, matched,
+		    matchedsize);
+	default:
+		if (strlcpy_ok(k, key, sizeof(k)) == -1)
+			return 0;
+		lower(k);
+		(void)strlcpy_ok(matched, k, matchedsize);
+		return map_get(m, k, val, valsize);
+	}
+}
+
+static int
+cmd_query(struct ctl *ctl, int argc, char **argv)
+{
+	char path[CONF_PATH_MAX], cdb[PATH_MAX];
+	char val[MAP_VALUE_MAX], matched[MAP_KEY_MAX];
+	struct map m;
+	int id, r;
+
+	if (argc != 3)
+		usage();
+	if (ctl_map_arg(ctl, argv[1], path, sizeof(path), &id) == -1 ||
+	    map_cdb_path(path, cdb, sizeof(cdb)) == -1)
+		return EXIT_USAGE;
+	if (map_open_path(&m, cdb) == -1) {
+		warnx_("%s: %s", cdb, strerror(errno));
+		return EXIT_USAGE;
+	}
+	matched[0] = '\0';
+	r = query_lookup(ctl, id, &m, argv[2], val, sizeof(val), matched,
+	    sizeof(matched));
+	map_close(&m);
+	if (r < 0) {
+		if (r == -1)
+			warnx_("%s: lookup of %s failed: %s", cdb, argv[2],
+			    strerror(errno));
+		return EXIT_USAGE;
+	}
+	if (r == 0) {
+		printf("%s: not found\n", argv[2]);
+		return EXIT_REFUSED;
+	}
+	printf("%s -> %s", argv[2], val[0] != '\0' ? val : "\"\"");
+	if (strcmp(matched, argv[2]) != 0)
+		printf(" (matched %s)", matched);
+	putchar('\n');
+	return 0;
+}
+
+/* ---- signals ---- */
+
+/* The pid in the config's pidfile, or -1 with a message. */
+static pid_t
+ctl_pid(const struct ctl *ctl)
+{
+	const char *pf = ctl->conf.pidfile;
+	char buf[32], *end;
+	ssize_t n;
+	long pid;
+	int fd;
+
+	if (pf[0] == '\0') {
+		warnx_("%s: pidfile is not set: cannot find moatd",
+		    ctl->conffile);
+		return -1;
+	}
+	if ((fd = open(pf, O_RDONLY | O_CLOEXEC)) == -1) {
+		warnx_("%s: %s%s", pf, strerror(errno),
+		    errno == ENOENT ? " (is moatd running?)" : "");
+		return -1;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	(void)close(fd);
+	if (n <= 0) {
+		warnx_("%s: %s", pf, n == 0 ? "empty" : strerror(errno));
+		return -1;
+	}
+	buf[n] = '\0';
+	errno = 0;
+	pid = strtol(buf, &end, 10);
+	if (buf[0] < '0' || buf[0] > '9' || errno != 0 || pid <= 1 ||
+	    pid > INT_MAX || (*end != '\0' && *end != '\n')) {
+		warnx_("%s: no process id in it", pf);
+		return -1;
+	}
+	return (pid_t)pid;
+}
+
+/*
+ * Refuse to signal a process that is not moatd: a stale pidfile whose
+ * number was reused must not get a SIGTERM.  Without /proc, trust it.
+ */
+static int
+ctl_is_moatd(pid_t pid)
+{
+	char path[64], comm[64];
+	ssize_t n;
+	int fd;
+
+	(void)snprintf(path, sizeof(path), "/proc/%ld/comm", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return errno == ENOENT && access("/proc/self", F_OK) == 0 ?
+		    0 : 1;
+	n = read(fd, comm, sizeof(comm) - 1);
+	(void)close(fd);
+	if (n <= 0)
+		return 1;
+	comm[n] = '\0';
+	comm[strcspn(comm, "\n")] = '\0';
+	if (strncmp(comm, "moat", 4) == 0)
+		return 1;
+	warnx_("process %ld is \"%s\", not moatd: stale pidfile?", (long)pid,
+	    comm);
+	return 0;
+}
+
+static int
+ctl_signal(struct ctl *ctl, int argc, int sig, const char *what)
+{
+	pid_t pid;
+
+	if (argc != 1)
+		usage();
+	if ((pid = ctl_pid(ctl)) == -1)
+		return EXIT_REFUSED;
+	if (kill(pid, 0) == -1 && errno == ESRCH) {
+		warnx_("no process %ld: moatd is not running (stale %s)",
+		    (long)pid, ctl->conf.pidfile);
+		return EXIT_REFUSED;
+	}
+	if (!ctl_is_moatd(pid))
+		return EXIT_REFUSED;
+	if (kill(pid, sig) == -1) {
+		warnx_("%s: kill %ld: %s", what, (long)pid, strerror(errno));
+		return EXIT_REFUSED;
+	}
+	printf("moatd (pid %ld): %s\n", (long)pid, what);
+	return 0;
+}
+
+static int
+cmd_reload(struct ctl *ctl, int argc, char **argv)
+{
+	return ctl_signal(ctl, argc, SIGHUP, "reload requested");
+}
+
+static int
+cmd_stop(struct ctl *ctl, int argc, char **argv)
+{
+	return ctl_signal(ctl, argc, SIGTERM, "stop requested");
+}
+
+int
+main(int argc, char *argv[])
+{
+	static struct ctl ctl;
+	char err[1024];
+	size_t i;
+	int ch;
+
+	ctl.conffile = MOAT_CONF_DEFAULT;
+	while ((ch = getopt(argc, argv, "+f:h")) != -1) {
+		switch (ch) {
+		case 'f':
+			ctl.conffile = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		usage();
+	for (i = 0; i < NCMDS; i++)
+		if (strcmp(argv[0], ctl_cmds[i].name) == 0)
+			break;
+	if (i == NCMDS) {
+		warnx_("unknown command \"%s\"", argv[0]);
+		usage();
+	}
+	if (conf_load(&ctl.conf, ctl.conffile, err, sizeof(err)) == -1) {
+		warnx_("%s", err);
+		return EXIT_USAGE;
+	}
+	return ctl_cmds[i].run(&ctl, argc, argv);
+}
