@@ -144,13 +144,19 @@ mkmaildirs() {	# mkmaildirs ROOT USER...
 
 # ---- the load generator ----
 
+LOADGEN_SRC="bench/loadgen.c bench/lg_session.c bench/lg_check.c"
+
 build_loadgen() {
-	if [ ! -x "$LOADGEN" ] || [ bench/loadgen.c -nt "$LOADGEN" ]; then
-		${CC:-cc} -std=c17 -D_GNU_SOURCE -Wall -Wextra -Wshadow \
-		    -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
-		    -Wno-unused-parameter -O2 -o "$LOADGEN" bench/loadgen.c ||
-		    return 1
-	fi
+	stale=0
+	[ -x "$LOADGEN" ] || stale=1
+	for f in $LOADGEN_SRC bench/loadgen.h; do
+		[ "$f" -nt "$LOADGEN" ] && stale=1
+	done
+	[ $stale = 1 ] || return 0
+	# shellcheck disable=SC2086
+	${CC:-cc} -std=c17 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wformat=2 \
+	    -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
+	    -O2 -o "$LOADGEN" $LOADGEN_SRC
 }
 
 # ---- moatd ----
@@ -457,6 +463,8 @@ figure() {
 		v=$(kv pss_kib "$l")
 		[ -n "$v" ] && [ "$v" -ge 0 ] 2>/dev/null &&
 		    v=$(awk -v k="$v" 'BEGIN { printf "%.1f\n", k / 1024 }') ;;
+	probes)
+		v=$(kv probe_ok "$l")/$(kv probes "$l") ;;
 	probe_p50)
 		v=$(kv probe_p50_ms "$l") ;;
 	probe_max)
@@ -500,6 +508,7 @@ report() {
 		idle)
 			row "$sc" "sessions held" held "$IDLE_N"
 			row "$sc" "PSS MiB, all procs" pss "moat < 64"
+			row "$sc" "probes answered" probes "all"
 			row "$sc" "probe p50 ms" probe_p50 ""
 			row "$sc" "probe max ms" probe_max "moat < 1000" ;;
 		esac
