@@ -499,6 +499,35 @@ test_print_roundtrip(void)
 	(void)unlink(printed);
 }
 
+/*
+ * The embedded default ("make run") must load as shipped.  The unit
+ * tests run from the top of the source tree.
+ */
+static void
+test_shipped_default(void)
+{
+	const char *path = "conf/default/moat.conf";
+	char err[1024];
+	struct conf c;
+	int i;
+
+	if (access(path, R_OK) == -1) {
+		CHECK(0, "%s: not found: run from the top of the tree", path);
+		return;
+	}
+	CHECK(conf_load(&c, path, err, sizeof(err)) == 0, "default: %s", err);
+	CHECK(strcmp(c.hostname, "mx.example.test") == 0 && c.nlisten == 2 &&
+	    strcmp(c.listen[0].text, "127.0.0.1:2525") == 0 &&
+	    strcmp(c.listen[1].text, "[::1]:2525") == 0,
+	    "default: name or addresses");
+	CHECK(c.tls_cert[0] == '/' && c.tls_key[0] == '/' &&
+	    c.spool[0] == '/' && c.pidfile[0] == '/',
+	    "default: paths not made absolute");
+	for (i = 0; i < MAP_COUNT; i++)
+		CHECK(c.maps[i][0] == '/', "default: map %s not set",
+		    map_name(i));
+}
+
 static void
 test_map_names(void)
 {
@@ -526,6 +555,7 @@ main(void)
 	test_files();
 	test_missing_file();
 	test_print_roundtrip();
+	test_shipped_default();
 	test_map_names();
 	if (rmdir(tmpdir) == -1)
 		perror(tmpdir);
