@@ -220,7 +220,7 @@ check_content(const char *path, const char *name)
 {
 	static const char want[] = "Return-Path: <s@example.org>\n"
 	    "Delivered-To: alice@example.test\nSubject: t\n\nline\n";
-	char p[512], got[512];
+	char p[1024], got[512];
 	int fd;
 
 	snprintf(p, sizeof(p), "%s/new/%s", path, name);
@@ -256,7 +256,7 @@ static void
 cur_checks(const struct maildir_src *src, const char *path,
     const char *name)
 {
-	char from[512], to[600], err[256];
+	char from[1024], to[1024], err[256];
 	int r;
 
 	snprintf(from, sizeof(from), "%s/new/%s", path, name);

@@ -1,0 +1,442 @@
+/*
+ * commit: the worker side of the protocol (COMMIT, CONFIRM, ABORT) and
+ * recovery of the spool at start-up.
+ *
+ * A commit is written and fsynced when its frame arrives, but its
+ * COMMIT_OK waits for the end of the loop turn, where one fsync of queue/
+ * covers every rename of the turn (group commit): the reply is never sent
+ * before the entry's name is durable.  A committed entry is unconfirmed
+ * (state U) until the worker says the client has our 250; only confirmed
+ * entries are ever delivered.  The worker alone knows whether the 250
+ * reached the client, hence the rules:
+ *
+ *   - CONFIRM: mark C in place, fdatasync, CONFIRM_OK, deliver;
+ *   - ABORT, or the worker's channel closing while the entry is still U:
+ *     the client saw no 250 and will send again, so discard it;
+ *   - at start-up, U entries wait QUEUE_GRACE_MS for a worker to resend
+ *     its CONFIRM (workers keep them until CONFIRM_OK), then go.
+ *
+ * The worker is less trusted than we are: every field is checked, and a
+ * frame that does not decode, names a malformed queue id, a recipient
+ * count out of bounds or a size that is not the descriptor's closes the
+ * channel.  Fields that merely carry client text we will not store get a
+ * 451 instead, so one odd client cannot cut off a whole worker.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../smtpd/log.h"
+#include "queue.h"
+
+struct commit_req {
+	uint64_t	 ticket;
+	char		 qid[QID_LEN + 1];
+	char		 ip[SPOOL_IP_MAX];
+	char		 ptr[SPOOL_PTR_MAX];
+	char		 helo[SPOOL_HELO_MAX];
+	char		 sender[SPOOL_ADDR_MAX];
+	uint32_t	 nrcpt;
+	char		*rcpt[SPOOL_RCPT_MAX];
+	uint64_t	 size;
+};
+
+static struct commit_req commit_req;
+static char commit_arena[FRAME_MAX];	/* the recipients' strings */
+
+/* ---- replies ---- */
+
+static void
+reply_fail(struct queue *q, struct chan *c, uint64_t ticket, unsigned code,
+    const char *enh, const char *text)
+{
+	struct frame *f = &q->out;
+
+	frame_init(f, FRAME_COMMIT_FAIL);
+	frame_put_u64(f, ticket);
+	frame_put_u32(f, code);
+	frame_put_str(f, enh);
+	frame_put_str(f, text);
+	chan_send(q, c, f);
+}
+
+static void
+reply_qid(struct queue *q, struct chan *c, uint32_t type, uint64_t ticket,
+    const char *qid)
+{
+	struct frame *f = &q->out;
+
+	frame_init(f, type);
+	if (type == FRAME_COMMIT_OK)
+		frame_put_u64(f, ticket);
+	frame_put_str(f, qid);
+	chan_send(q, c, f);
+}
+
+static void
+discard(struct queue *q, struct qmsg *m, const char *reason)
+{
+	struct kv k;
+
+	if (spool_remove(&q->sp, m->env.qid) == -1 && errno != ENOENT)
+		log_warn("queue: remove qid=%s", m->env.qid);
+	kv_begin(&k, "discard");
+	kv_str(&k, "qid", m->env.qid);
+	kv_str(&k, "reason", reason);
+	kv_emit(&k);
+	msg_free(&q->tab, m);
+}
+
+/* ---- COMMIT ---- */
+
+static const char *
+decode_rcpts(struct frame *f, struct commit_req *r)
+{
+	size_t used = 0, room;
+	uint32_t i;
+
+	for (i = 0; i < r->nrcpt; i++) {
+		room = sizeof(commit_arena) - used;
+		if (room > SPOOL_ADDR_MAX)
+			room = SPOOL_ADDR_MAX;
+		frame_get_str(f, commit_arena + used, room);
+		if (f->bad)
+			return "malformed recipient";
+		r->rcpt[i] = commit_arena + used;
+		used += strlen(r->rcpt[i]) + 1;
+	}
+	return NULL;
+}
+
+static const char *
+decode_commit(struct frame *f, struct commit_req *r)
+{
+	const char *bad;
+	struct stat st;
+
+	r->ticket = frame_get_u64(f);
+	frame_get_str(f, r->qid, sizeof(r->qid));
+	frame_get_str(f, r->ip, sizeof(r->ip));
+	frame_get_str(f, r->ptr, sizeof(r->ptr));
+	frame_get_str(f, r->helo, sizeof(r->helo));
+	frame_get_str(f, r->sender, sizeof(r->sender));
+	r->nrcpt = frame_get_u32(f);
+	if (f->bad)
+		return "malformed envelope";
+	if (r->nrcpt < 1 || r->nrcpt > SPOOL_RCPT_MAX)
+		return "bad recipient count";
+	if ((bad = decode_rcpts(f, r)) != NULL)
+		return bad;
+	r->size = frame_get_u64(f);
+	if (frame_end(f) != 0)
+		return "malformed or trailing bytes";
+	if (!spool_qid_valid(r->qid))
+		return "bad queue id";
+	if (f->fd == -1)
+		return "no message descriptor";
+	if (fstat(f->fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size != r->size)
+		return "message size does not match its descriptor";
+	return NULL;
+}
+
+static int
+has_room(struct queue *q)
+{
+	uint64_t avail;
+
+	if (q->conf->min_free_space == 0)
+		return 1;
+	if (spool_free_space(&q->sp, &avail) == -1)
+		return 1;	/* the write itself will tell */
+	return avail >= q->conf->min_free_space;
+}
+
+static int
+pending_push(struct queue *q, unsigned chan, uint64_t ticket,
+    const char *qid)
+{
+	struct pending *p;
+
+	if (q->npend == q->pendcap) {
+		size_t ncap = q->pendcap ? q->pendcap * 2 : 64;
+
+		if ((p = reallocarray(q->pend, ncap, sizeof(*p))) == NULL)
+			return -1;
+		q->pend = p;
+		q->pendcap = ncap;
+	}
+	p = &q->pend[q->npend++];
+	p->chan = chan;
+	p->ticket = ticket;
+	memcpy(p->qid, qid, QID_LEN + 1);
+	return 0;
+}
+
+/* Store it; 0, or -1 after replying the failure. */
+static int
+commit_store(struct queue *q, struct chan *c, struct commit_req *r, int fd)
+{
+	struct spool_env env;
+	const char *why;
+	struct qmsg *m;
+
+	if (spool_env_init(&env, r->qid, time(NULL), r->ip, r->ptr, r->helo,
+	    r->sender, r->rcpt, r->nrcpt, &why) == -1) {
+		log_warnx("queue: commit qid=%s refused: %s", r->qid, why);
+		reply_fail(q, c, r->ticket, 451, "4.3.0",
+		    "Error: message not queued, try again later");
+		return -1;
+	}
+	if (spool_commit(&q->sp, &env, fd, r->size) == -1) {
+		log_warn("queue: commit qid=%s", r->qid);
+		spool_env_free(&env);
+		reply_fail(q, c, r->ticket, 451, "4.3.0",
+		    "Error: queue file write error");
+		return -1;
+	}
+	if ((m = msg_new()) == NULL ||
+	    pending_push(q, c->id, r->ticket, r->qid) == -1) {
+		log_warn("queue: commit qid=%s", r->qid);
+		spool_remove(&q->sp, r->qid);
+		spool_env_free(&env);
+		free(m);
+		reply_fail(q, c, r->ticket, 451, "4.3.0",
+		    "Error: out of memory");
+		return -1;
+	}
+	m->env = env;
+	m->owner = c->id;
+	m->backoff = q->conf->retry_min;
+	msg_add(&q->tab, m, QL_UNCONF);
+	return 0;
+}
+
+static const char *
+commit_msg(struct queue *q, struct chan *c, struct frame *f)
+{
+	struct commit_req *r = &commit_req;
+	const char *bad;
+	int dup;
+
+	if ((bad = decode_commit(f, r)) != NULL)
+		return bad;
+	if (q->draining) {
+		reply_fail(q, c, r->ticket, 421, "4.3.2",
+		    "Service shutting down, try again later");
+		return NULL;
+	}
+	if (!has_room(q)) {
+		log_warnx("queue: spool below min_free_space, qid=%s refused",
+		    r->qid);
+		reply_fail(q, c, r->ticket, 452, "4.3.1",
+		    "Insufficient system storage");
+		return NULL;
+	}
+	dup = msg_find(&q->tab, r->qid) != NULL ||
+	    spool_exists(&q->sp, r->qid) != 0;
+	if (dup) {
+		log_warnx("queue: commit qid=%s refused: id in use", r->qid);
+		reply_fail(q, c, r->ticket, 451, "4.3.0",
+		    "Error: queue id in use, try again");
+		return NULL;
+	}
+	commit_store(q, c, r, f->fd);
+	return NULL;
+}
+
+void
+commit_flush(struct queue *q)
+{
+	struct pending *p;
+	struct qmsg *m;
+	size_t i;
+	int r;
+
+	if (q->npend == 0)
+		return;
+	if ((r = spool_sync_queue(&q->sp)) == -1)
+		log_warn("queue: fsync of queue/ failed, %zu commits refused",
+		    q->npend);
+	for (i = 0; i < q->npend; i++) {
+		p = &q->pend[i];
+		if ((m = msg_find(&q->tab, p->qid)) == NULL)
+			continue;	/* aborted or its worker is gone */
+		if (r == 0) {
+			m->synced = 1;
+			reply_qid(q, chan_by_id(q, p->chan), FRAME_COMMIT_OK,
+			    p->ticket, p->qid);
+		} else {
+			discard(q, m, "fsync-failed");
+			reply_fail(q, chan_by_id(q, p->chan), p->ticket, 451,
+			    "4.3.0", "Error: queue file write error");
+		}
+	}
+	q->npend = 0;
+}
+
+/* ---- CONFIRM and ABORT ---- */
+
+static const char *
+decode_qid(struct frame *f, char *qid)
+{
+	frame_get_str(f, qid, QID_LEN + 1);
+	if (frame_end(f) != 0)
+		return "malformed";
+	if (!spool_qid_valid(qid))
+		return "bad queue id";
+	return NULL;
+}
+
+static const char *
+commit_confirm(struct queue *q, struct chan *c, struct frame *f)
+{
+	char qid[QID_LEN + 1];
+	const char *bad;
+	struct qmsg *m;
+
+	if ((bad = decode_qid(f, qid)) != NULL)
+		return bad;
+	if ((m = msg_find(&q->tab, qid)) != NULL && !m->synced) {
+		commit_flush(q);	/* a confirm never overtakes its commit */
+		m = msg_find(&q->tab, qid);
+	}
+	if (m == NULL) {
+		log_warnx("queue: confirm for unknown qid=%s (delivered "
+		    "already, or discarded after the grace period)", qid);
+	} else if (m->env.state != SPOOL_CONFIRMED) {
+		/* the client has our 250: from here on it is never dropped */
+		m->owner = 0;
+		if (spool_confirm(&q->sp, &m->env) == -1) {
+			log_warn("queue: confirm qid=%s not recorded; "
+			    "delivering it anyway", qid);
+			m->env.state = SPOOL_CONFIRMED;
+			msg_move(&q->tab, m, QL_READY);
+			return NULL;	/* no CONFIRM_OK: the worker keeps it */
+		}
+		msg_move(&q->tab, m, QL_READY);
+	}
+	reply_qid(q, c, FRAME_CONFIRM_OK, 0, qid);
+	return NULL;
+}
+
+static const char *
+commit_abort(struct queue *q, struct frame *f)
+{
+	char qid[QID_LEN + 1];
+	const char *bad;
+	struct qmsg *m;
+
+	if ((bad = decode_qid(f, qid)) != NULL)
+		return bad;
+	if ((m = msg_find(&q->tab, qid)) == NULL)
+		log_debug("queue: abort for unknown qid=%s", qid);
+	else if (m->env.state == SPOOL_CONFIRMED)
+		log_warnx("queue: abort for confirmed qid=%s ignored", qid);
+	else
+		discard(q, m, "abort");
+	return NULL;
+}
+
+const char *
+commit_frame(struct queue *q, struct chan *c, struct frame *f)
+{
+	switch (f->type) {
+	case FRAME_COMMIT:
+		return commit_msg(q, c, f);
+	case FRAME_CONFIRM:
+		return f->fd == -1 ? commit_confirm(q, c, f) : "descriptor";
+	case FRAME_ABORT:
+		return f->fd == -1 ? commit_abort(q, f) : "descriptor";
+	}
+	return "unexpected frame type";
+}
+
+/* ---- channels going away, start-up, grace ---- */
+
+void
+commit_chan_closed(struct queue *q, unsigned chan_id)
+{
+	struct qmsg *m, *next;
+
+	for (m = TAILQ_FIRST(&q->tab.unconf); m != NULL; m = next) {
+		next = TAILQ_NEXT(m, link);
+		if (m->owner == chan_id)
+			discard(q, m, "unconfirmed");
+	}
+}
+
+size_t
+commit_outstanding(struct queue *q)
+{
+	struct qmsg *m;
+	size_t n = 0;
+
+	TAILQ_FOREACH(m, &q->tab.unconf, link)
+		if (m->owner != 0)
+			n++;
+	return n;
+}
+
+void
+commit_grace_expired(struct queue *q)
+{
+	struct qmsg *m, *next;
+
+	for (m = TAILQ_FIRST(&q->tab.unconf); m != NULL; m = next) {
+		next = TAILQ_NEXT(m, link);
+		if (m->owner == 0 && m->recovered)
+			discard(q, m, "unconfirmed");
+	}
+	q->grace_until = 0;
+}
+
+static void
+recover_one(const char *qid, void *arg)
+{
+	struct queue *q = arg;
+	struct qmsg *m;
+
+	if ((m = msg_new()) == NULL)
+		fatal("queue: recover");
+	if (spool_load(&q->sp, qid, 0, &m->env) == -1) {
+		log_warn("queue: cannot read queue/%s; moving it to hold/",
+		    qid);
+		free(m);
+		if (spool_hold(&q->sp, qid) == -1)
+			log_warn("queue: hold qid=%s", qid);
+		return;
+	}
+	m->recovered = 1;
+	m->synced = 1;
+	m->backoff = q->conf->retry_min;
+	if (m->env.state == SPOOL_CONFIRMED) {
+		msg_add(&q->tab, m, QL_READY);
+	} else {
+		msg_add(&q->tab, m, QL_UNCONF);
+		q->grace_until = queue_now_ms() + QUEUE_GRACE_MS;
+	}
+}
+
+void
+commit_recover(struct queue *q)
+{
+	struct qmsg *m;
+	size_t unconf = 0;
+	int n;
+
+	if ((n = spool_clean_tmp(&q->sp)) == -1)
+		fatal("queue: cannot read %s/tmp", q->conf->spool);
+	if (n > 0)
+		log_info("queue", "removed %d unfinished file(s) from tmp/", n);
+	if (spool_scan(&q->sp, recover_one, q) == -1)
+		fatal("queue: cannot read %s/queue", q->conf->spool);
+	TAILQ_FOREACH(m, &q->tab.unconf, link)
+		unconf++;
+	log_info("queue", "started: %zu entries in the spool, %zu of them "
+	    "unconfirmed", q->tab.count, unconf);
+}

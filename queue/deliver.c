@@ -1,0 +1,242 @@
+/*
+ * deliver: delivery passes over confirmed entries, and their retry.
+ *
+ * A pass tries every pending recipient of one entry once, in order; it
+ * may span several loop turns, because each turn delivers only a slice
+ * (QUEUE_SLICE_RCPTS recipients or QUEUE_SLICE_MS) so commits and
+ * confirms are never kept waiting behind a big delivery.  Per recipient:
+ * look the address up again in the recipients map (the same chain the
+ * worker used at RCPT), deliver to the maildir it names, then mark the
+ * recipient D in place.  The mark needs no fdatasync of its own: if it is
+ * lost in a crash the next pass finds the maildir file already there and
+ * counts it delivered, so the marks are synced once per pass, only when
+ * the entry stays.
+ *
+ * When a pass ends: nothing pending and nothing held, the entry is
+ * removed; nothing pending but some held (after queue_lifetime), it moves
+ * to hold/; otherwise it waits for its next try, the wait doubling from
+ * retry_min up to retry_max.  Failures are never bounced: moat delivers
+ * only to its own maildirs, so a failure is ours to fix, not the
+ * sender's.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../conf/rcptmap.h"
+#include "../smtpd/log.h"
+#include "maildir.h"
+#include "queue.h"
+
+unsigned
+deliver_backoff_next(const struct conf *cf, unsigned backoff)
+{
+	unsigned next = backoff > cf->retry_max / 2 ? cf->retry_max :
+	    backoff * 2;
+
+	if (next > cf->retry_max)
+		next = cf->retry_max;
+	return next ? next : 1;
+}
+
+int
+deliver_busy(struct queue *q)
+{
+	struct qmsg *m = TAILQ_FIRST(&q->tab.ready);
+
+	return m != NULL && m->fd != -1;
+}
+
+/* ---- one recipient ---- */
+
+static void
+rcpt_ok(struct queue *q, struct qmsg *m, size_t i, const char *target,
+    int existing)
+{
+	struct spool_rcpt *r = &m->env.rcpt[i];
+	struct kv k;
+
+	if (spool_mark(m->fd, r->off, RCPT_DELIVERED) == -1)
+		log_warn("queue: mark qid=%s rcpt=%s", m->env.qid, r->addr);
+	r->status = RCPT_DELIVERED;
+	m->marked = 1;
+	kv_begin(&k, "deliver");
+	kv_str(&k, "qid", m->env.qid);
+	kv_str(&k, "rcpt", r->addr);
+	kv_str(&k, "to", target);
+	kv_str(&k, "result", "ok");
+	kv_int(&k, "delay", (long long)(time(NULL) - m->env.ctime));
+	if (existing)
+		kv_str(&k, "note", "already-delivered");
+	kv_emit(&k);
+}
+
+static void
+rcpt_fail(struct queue *q, struct qmsg *m, size_t i, const char *target,
+    const char *reason)
+{
+	struct spool_rcpt *r = &m->env.rcpt[i];
+	long long age = (long long)(time(NULL) - m->env.ctime);
+	int hold = age >= (long long)q->conf->queue_lifetime;
+	struct kv k;
+
+	r->attempts++;
+	if (hold) {
+		if (spool_mark(m->fd, r->off, RCPT_HELD) == -1)
+			log_warn("queue: mark qid=%s rcpt=%s", m->env.qid,
+			    r->addr);
+		r->status = RCPT_HELD;
+		m->marked = 1;
+	} else
+		m->deferred = 1;
+	kv_begin(&k, hold ? "hold" : "defer");
+	kv_str(&k, "qid", m->env.qid);
+	kv_str(&k, "rcpt", r->addr);
+	if (target != NULL)
+		kv_str(&k, "to", target);
+	kv_str(&k, "reason", reason);
+	kv_uint(&k, "attempts", r->attempts);
+	if (hold)
+		kv_int(&k, "age", age);
+	else
+		kv_uint(&k, "retry_in", m->backoff);
+	kv_emit(&k);
+}
+
+static void
+rcpt_deliver(struct queue *q, struct qmsg *m, size_t i)
+{
+	const struct conf *cf = q->conf;
+	struct spool_rcpt *r = &m->env.rcpt[i];
+	char local[SPOOL_ADDR_MAX], domain[SPOOL_ADDR_MAX];
+	char target[MAP_VALUE_MAX], path[CONF_PATH_MAX * 2];
+	char name[MAILDIR_NAME_MAX], err[512];
+	struct maildir_src src;
+	int res;
+
+	err[0] = '\0';
+	if (rcpt_split(r->addr, local, sizeof(local), domain,
+	    sizeof(domain)) == -1) {
+		rcpt_fail(q, m, i, NULL, "bad address");
+		return;
+	}
+	res = rcpt_lookup(&q->rcptmap, local, domain, cf->local_part_fold,
+	    target, sizeof(target), NULL, 0);
+	if (res != 1) {
+		rcpt_fail(q, m, i, NULL, res == 0 ? "no recipient map entry" :
+		    "recipient map unavailable");
+		return;
+	}
+	if (maildir_path(cf->mail_root, target, path, sizeof(path), err,
+	    sizeof(err)) == -1 || maildir_name(name, sizeof(name),
+	    m->env.ctime, m->env.qid, (unsigned)i, cf->hostname) == -1) {
+		rcpt_fail(q, m, i, target, err[0] ? err : "name too long");
+		return;
+	}
+	src.fd = m->fd;
+	src.off = m->env.body_off;
+	src.len = m->env.body_len;
+	src.sender = m->env.sender;
+	res = maildir_deliver(cf->mail_root, path, name, &src, r->addr,
+	    m->recovered, err, sizeof(err));
+	if (res >= 0)
+		rcpt_ok(q, m, i, target, res == 1);
+	else
+		rcpt_fail(q, m, i, target, err);
+}
+
+/* ---- passes ---- */
+
+static int
+pass_start(struct queue *q, struct qmsg *m)
+{
+	if ((m->fd = spool_open_entry(&q->sp, m->env.qid)) == -1) {
+		if (errno == ENOENT) {
+			log_warnx("queue: qid=%s vanished from queue/",
+			    m->env.qid);
+			msg_free(&q->tab, m);
+			return -1;
+		}
+		log_warn("queue: open qid=%s", m->env.qid);
+		msg_defer(&q->tab, m, queue_now_ms() + m->backoff * 1000LL);
+		m->backoff = deliver_backoff_next(q->conf, m->backoff);
+		return -1;
+	}
+	m->cursor = 0;
+	m->deferred = 0;
+	m->marked = 0;
+	return 0;
+}
+
+static void
+pass_close(struct qmsg *m)
+{
+	if (m->marked && fdatasync(m->fd) == -1)
+		log_warn("queue: sync marks of qid=%s", m->env.qid);
+	close(m->fd);
+	m->fd = -1;
+	m->recovered = 0;
+}
+
+static void
+pass_finish(struct queue *q, struct qmsg *m)
+{
+	size_t i, held = 0;
+
+	for (i = 0; i < m->env.nrcpt; i++)
+		if (m->env.rcpt[i].status == RCPT_HELD)
+			held++;
+	if (!m->deferred && held == 0) {
+		m->marked = 0;		/* going away: no sync needed */
+		pass_close(m);
+		if (spool_remove(&q->sp, m->env.qid) == -1)
+			log_warn("queue: remove qid=%s", m->env.qid);
+		msg_free(&q->tab, m);
+		return;
+	}
+	pass_close(m);
+	if (!m->deferred) {
+		if (spool_hold(&q->sp, m->env.qid) == 0) {
+			log_info("hold", "qid=%s moved to hold/ with %zu held "
+			    "recipient(s)", m->env.qid, held);
+			msg_free(&q->tab, m);
+			return;
+		}
+		log_warn("queue: hold qid=%s", m->env.qid);
+	}
+	msg_defer(&q->tab, m, queue_now_ms() + m->backoff * 1000LL);
+	m->backoff = deliver_backoff_next(q->conf, m->backoff);
+}
+
+int
+deliver_slice(struct queue *q)
+{
+	int64_t start = queue_now_ms();
+	struct qmsg *m;
+	size_t i;
+	int n = 0;
+
+	while ((m = TAILQ_FIRST(&q->tab.ready)) != NULL) {
+		if (m->fd == -1) {
+			if (q->draining || n >= QUEUE_SLICE_RCPTS)
+				break;
+			if (pass_start(q, m) == -1)
+				continue;
+		}
+		while (m->cursor < m->env.nrcpt && n < QUEUE_SLICE_RCPTS &&
+		    queue_now_ms() - start < QUEUE_SLICE_MS) {
+			i = m->cursor++;
+			if (m->env.rcpt[i].status == RCPT_PENDING) {
+				rcpt_deliver(q, m, i);
+				n++;
+			}
+		}
+		if (m->cursor < m->env.nrcpt)
+			break;		/* this slice is spent */
+		pass_finish(q, m);
+	}
+	m = TAILQ_FIRST(&q->tab.ready);
+	return m != NULL && (!q->draining || m->fd != -1);
+}

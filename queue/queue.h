@@ -1,0 +1,164 @@
+/*
+ * queue: the process that makes accepted mail durable and delivers it.
+ *
+ * The parent forks it, drops privileges to queue_user (no chroot: it
+ * needs the spool and the mail root) and calls queue_main(), which never
+ * returns.  One epoll loop serves the parent's channel and one channel
+ * per smtp worker, all SOCK_SEQPACKET, all non-blocking.  Each loop turn:
+ *
+ *   1. read frames: commits are written and fsynced at once, confirms
+ *      marked and fdatasynced at once;
+ *   2. group commit: one fsync of queue/ covers every commit of the
+ *      turn, and only then do their COMMIT_OK replies go out;
+ *   3. timers: deferred messages that are due move to the ready list,
+ *      recovered unconfirmed entries past their grace are discarded;
+ *   4. one bounded slice of deliveries (a few recipients, a few tens of
+ *      milliseconds), so a long delivery never starves commits.
+ *
+ * The protocol, the spool layout and the crash windows are described in
+ * queue/README.md.  The rest of this header is shared by the queue's own
+ * files (and the tests); the parent needs only queue_main().
+ */
+#ifndef MOAT_QUEUE_H
+#define MOAT_QUEUE_H
+
+#include <sys/queue.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../conf/conf.h"
+#include "../conf/map.h"
+#include "../smtpd/frame.h"
+#include "spool.h"
+
+void	queue_main(const struct conf *, int parent_sock)
+	    __attribute__((noreturn));
+
+/* Recovered unconfirmed entries wait this long for a resent CONFIRM. */
+#define QUEUE_GRACE_MS		15000
+/* One delivery slice: at most this many recipients or milliseconds. */
+#define QUEUE_SLICE_RCPTS	8
+#define QUEUE_SLICE_MS		50
+/* On DRAIN, wait at most this long for outstanding confirmations. */
+#define QUEUE_DRAIN_MS		5000
+/* Frames queued to one slow peer before it counts as broken. */
+#define QUEUE_OUTQ_MAX		4096
+/* Frames read from one channel per loop turn (fairness). */
+#define QUEUE_READ_BURST	64
+
+enum qlist { QL_NONE, QL_UNCONF, QL_READY, QL_DEFER };
+
+struct qmsg {
+	struct spool_env env;
+	unsigned	 owner;		/* committing channel id; 0: none */
+	int		 synced;	/* queue/ fsynced since the rename */
+	int		 recovered;	/* found on disk at start-up */
+	int64_t		 due;		/* DEFER: next try (monotonic ms) */
+	unsigned	 backoff;	/* seconds, for the next failed pass */
+	int		 fd;		/* spool file during a pass, else -1 */
+	size_t		 cursor;	/* next recipient in this pass */
+	int		 deferred;	/* a recipient failed in this pass */
+	int		 marked;	/* status bytes written in this pass */
+	enum qlist	 list;
+	TAILQ_ENTRY(qmsg) link;
+	struct qmsg	*hnext;
+};
+TAILQ_HEAD(qmsg_head, qmsg);
+
+#define MSGTAB_BUCKETS	4096
+
+struct msgtab {
+	struct qmsg	*bucket[MSGTAB_BUCKETS];
+	struct qmsg_head unconf, ready, defer;
+	size_t		 count;
+	int64_t		 defer_min;	/* earliest due in defer */
+};
+
+/* msg.c: the in-memory index of queue entries */
+void	 msgtab_init(struct msgtab *);
+struct qmsg *msg_new(void);
+struct qmsg *msg_find(struct msgtab *, const char *qid);
+void	 msg_add(struct msgtab *, struct qmsg *, enum qlist);
+void	 msg_move(struct msgtab *, struct qmsg *, enum qlist);
+void	 msg_defer(struct msgtab *, struct qmsg *, int64_t due);
+void	 msg_free(struct msgtab *, struct qmsg *);	/* unlink and free */
+/* Move deferred entries due by now (all when now < 0) to ready. */
+size_t	 msg_due(struct msgtab *, int64_t now);
+
+struct outframe {
+	STAILQ_ENTRY(outframe) link;
+	uint32_t	 type;
+	size_t		 len;
+	unsigned char	 data[];
+};
+
+enum chan_kind { CHAN_PARENT, CHAN_WORKER };
+
+struct chan {
+	int		 fd;
+	unsigned	 id;		/* never reused while we run */
+	enum chan_kind	 kind;
+	uint32_t	 slot;		/* worker slot, for logs */
+	int		 dead;		/* closed; freed at the end of the turn */
+	int		 pollout;
+	size_t		 nout;
+	STAILQ_HEAD(, outframe) out;
+	LIST_ENTRY(chan) link;
+};
+
+struct pending {
+	unsigned	 chan;
+	uint64_t	 ticket;
+	char		 qid[QID_LEN + 1];
+};
+
+struct queue {
+	const struct conf *conf;
+	int		 ep;
+	struct spool	 sp;
+	struct map	 rcptmap;
+	struct chan	*parent;
+	LIST_HEAD(, chan) chans;
+	unsigned	 next_id;
+	struct msgtab	 tab;
+	struct pending	*pend;
+	size_t		 npend, pendcap;
+	int64_t		 grace_until;	/* 0: no recovered entries waiting */
+	int		 draining;
+	int64_t		 drain_until;
+	struct frame	 in;		/* the frame being handled */
+	struct frame	 out;		/* the reply being built */
+};
+
+/* queue.c */
+int64_t	 queue_now_ms(void);
+
+/* chan.c: channels and frames */
+struct chan *chan_open(struct queue *, int fd, enum chan_kind, uint32_t slot);
+struct chan *chan_by_id(struct queue *, unsigned id);
+void	 chan_send(struct queue *, struct chan *, struct frame *);
+void	 chan_close(struct queue *, struct chan *, const char *why);
+void	 chan_event(struct queue *, struct chan *, uint32_t events);
+void	 chan_reap(struct queue *);	/* free channels closed this turn */
+
+/*
+ * Frame handlers: NULL when the frame was handled, else why it is bad
+ * (the channel is then closed).  A handler that keeps f->fd sets it -1.
+ */
+const char *commit_frame(struct queue *, struct chan *, struct frame *);
+const char *queue_parent_frame(struct queue *, struct frame *);
+
+/* commit.c: the worker side of the protocol */
+void	 commit_flush(struct queue *);	/* group fsync, then replies */
+void	 commit_chan_closed(struct queue *, unsigned chan_id);
+void	 commit_recover(struct queue *);
+void	 commit_grace_expired(struct queue *);
+size_t	 commit_outstanding(struct queue *);	/* unconfirmed, owned */
+
+/* deliver.c: delivery passes and retry */
+int	 deliver_slice(struct queue *);	/* 1: more is ready */
+int	 deliver_busy(struct queue *);	/* a pass is in progress */
+unsigned deliver_backoff_next(const struct conf *, unsigned backoff);
+
+#endif

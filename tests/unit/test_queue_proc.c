@@ -1,0 +1,512 @@
+/*
+ * test_queue_proc: the queue process driven through its channels, the
+ * way the parent and a worker drive it: FRAME_MAP, FRAME_WORKER_SOCK,
+ * COMMIT with a memfd, CONFIRM, ABORT, a channel closing, FLUSH, DRAIN,
+ * then a restart that recovers confirmed and unconfirmed entries.  The
+ * queue runs in a forked child; its log goes to a file we read back.
+ */
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cdb.h>
+
+#include "t.h"
+#include "../../conf/conf.h"
+#include "../../queue/queue.h"
+#include "../../smtpd/log.h"
+
+static char root[64];
+static struct conf cf;
+static struct frame fr;
+
+static int
+rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(p);
+}
+
+static void
+msleep(int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* ---- fixtures ---- */
+
+static int
+make_map(void)
+{
+	static const char *kv[][2] = {
+		{ "alice@example.test", "maildir:example.test/alice/" },
+		{ "postmaster", "maildir:pm/" },
+		{ "bob@example.test", "maildir:/nonexistent-moat/bob/" },
+	};
+	char path[128];
+	struct cdb_make cm;
+	size_t i;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/recipients.cdb", root);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600)) == -1)
+		return -1;
+	cdb_make_start(&cm, fd);
+	for (i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
+		cdb_make_add(&cm, kv[i][0], (unsigned)strlen(kv[i][0]),
+		    kv[i][1], (unsigned)strlen(kv[i][1]));
+	cdb_make_finish(&cm);
+	return fd;
+}
+
+static pid_t
+start_queue(int *parent)
+{
+	char log[128];
+	int sv[2], lfd;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
+		return -1;
+	if ((pid = fork()) == 0) {
+		snprintf(log, sizeof(log), "%s/log", root);
+		lfd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		dup2(lfd, 2);
+		close(sv[0]);
+		log_init("moatd", 1);
+		log_setproc("queue");
+		queue_main(&cf, sv[1]);
+	}
+	close(sv[1]);
+	*parent = sv[0];
+	return pid;
+}
+
+static void
+send_map(int parent)
+{
+	int fd = make_map();
+
+	frame_init(&fr, FRAME_MAP);
+	frame_put_u32(&fr, MAP_RECIPIENTS);
+	CHECK(fd != -1 && frame_send(parent, &fr, fd) == 0, "send map");
+	close(fd);
+}
+
+static int
+new_worker(int parent, uint32_t slot)
+{
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
+		return -1;
+	frame_init(&fr, FRAME_WORKER_SOCK);
+	frame_put_u32(&fr, slot);
+	CHECK(frame_send(parent, &fr, sv[1]) == 0, "send worker sock");
+	close(sv[1]);
+	return sv[0];
+}
+
+static void
+send_simple(int fd, uint32_t type)
+{
+	frame_init(&fr, type);
+	CHECK(frame_send(fd, &fr, -1) == 0, "send %s", frame_name(type));
+}
+
+/* ---- worker side ---- */
+
+static const char body[] = "Received: from x\r\nSubject: test\r\n\r\n"
+    "hello\r\n";
+
+static int
+send_commit(int w, uint64_t ticket, const char *qid, const char *rcpt,
+    uint64_t sizeadj)
+{
+	int fd = memfd_create("msg", MFD_CLOEXEC), r;
+
+	if (fd == -1 || write(fd, body, strlen(body)) !=
+	    (ssize_t)strlen(body))
+		return -1;
+	frame_init(&fr, FRAME_COMMIT);
+	frame_put_u64(&fr, ticket);
+	frame_put_str(&fr, qid);
+	frame_put_str(&fr, "192.0.2.1");
+	frame_put_str(&fr, "");
+	frame_put_str(&fr, "client.example");
+	frame_put_str(&fr, "sender@example.org");
+	frame_put_u32(&fr, 1);
+	frame_put_str(&fr, rcpt);
+	frame_put_u64(&fr, strlen(body) + sizeadj);
+	r = frame_send(w, &fr, fd);
+	close(fd);
+	return r;
+}
+
+static void
+send_qid(int w, uint32_t type, const char *qid)
+{
+	frame_init(&fr, type);
+	frame_put_str(&fr, qid);
+	CHECK(frame_send(w, &fr, -1) == 0, "send %s", frame_name(type));
+}
+
+/* Next frame within ms: 1 got one, 0 closed, -1 timeout/error. */
+static int
+recv_within(int fd, int ms)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+
+	if (poll(&p, 1, ms) != 1)
+		return -1;
+	return frame_recv(fd, &fr);
+}
+
+static void
+expect_commit_ok(int w, uint64_t ticket, const char *qid, const char *name)
+{
+	char got[64];
+	uint64_t t;
+
+	if (recv_within(w, 5000) != 1 || fr.type != FRAME_COMMIT_OK) {
+		CHECK(0, "%s: no commit-ok (type %u)", name, fr.type);
+		return;
+	}
+	t = frame_get_u64(&fr);
+	frame_get_str(&fr, got, sizeof(got));
+	CHECK(frame_end(&fr) == 0 && t == ticket && strcmp(got, qid) == 0,
+	    "%s: commit-ok fields", name);
+}
+
+static void
+expect_fail(int w, uint64_t ticket, unsigned code, const char *name)
+{
+	char enh[16], text[256];
+	uint32_t c;
+
+	if (recv_within(w, 5000) != 1 || fr.type != FRAME_COMMIT_FAIL) {
+		CHECK(0, "%s: no commit-fail (type %u)", name, fr.type);
+		return;
+	}
+	CHECK(frame_get_u64(&fr) == ticket, "%s: ticket", name);
+	c = frame_get_u32(&fr);
+	frame_get_str(&fr, enh, sizeof(enh));
+	frame_get_str(&fr, text, sizeof(text));
+	CHECK(frame_end(&fr) == 0 && c == code, "%s: code %u", name, c);
+}
+
+static void
+expect_confirm_ok(int w, const char *qid, const char *name)
+{
+	char got[64];
+
+	if (recv_within(w, 5000) != 1 || fr.type != FRAME_CONFIRM_OK) {
+		CHECK(0, "%s: no confirm-ok", name);
+		return;
+	}
+	frame_get_str(&fr, got, sizeof(got));
+	CHECK(frame_end(&fr) == 0 && strcmp(got, qid) == 0,
+	    "%s: confirm-ok qid", name);
+}
+
+/* ---- looking at the disk ---- */
+
+static int
+spool_has(const char *sub, const char *qid)
+{
+	char p[256];
+
+	snprintf(p, sizeof(p), "%s/spool/%s/%s", root, sub, qid);
+	return access(p, F_OK) == 0;
+}
+
+static int
+count_new(const char *maildir)
+{
+	char p[256];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	snprintf(p, sizeof(p), "%s/mail/%s/new", root, maildir);
+	if ((d = opendir(p)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* Wait up to ms for the spool entry to come and go (want 0) or stay. */
+static int
+wait_gone(const char *qid, int ms)
+{
+	for (; ms > 0; ms -= 50) {
+		if (!spool_has("queue", qid))
+			return 1;
+		msleep(50);
+	}
+	return 0;
+}
+
+static int
+log_has(const char *needle)
+{
+	char p[128], buf[65536];
+	ssize_t n;
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/log", root);
+	if ((fd = open(p, O_RDONLY)) == -1)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return strstr(buf, needle) != NULL;
+}
+
+/* The log line may follow the change we saw on disk by a moment. */
+static int
+wait_log(const char *needle)
+{
+	int ms;
+
+	for (ms = 0; ms < 3000; ms += 50) {
+		if (log_has(needle))
+			return 1;
+		msleep(50);
+	}
+	return 0;
+}
+
+static int
+exit_status(pid_t pid, int ms)
+{
+	int st;
+
+	for (; ms > 0; ms -= 50) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+		msleep(50);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return -1;
+}
+
+/* ---- scenarios ---- */
+
+#define QA	"A000000000000001"
+#define QB	"B000000000000001"
+#define QC	"C000000000000001"
+#define QD	"D000000000000001"
+#define QE	"E000000000000001"
+#define QF	"F000000000000001"
+#define QP	"A000000000000002"
+#define QU	"A000000000000003"
+#define QR	"A000000000000004"
+#define QX	"A000000000000005"
+
+#define ALICE	"example.test/alice"
+
+static void
+deliver_confirmed(int w)
+{
+	CHECK(send_commit(w, 1, QA, "alice@example.test", 0) == 0, "send A");
+	expect_commit_ok(w, 1, QA, "commit A");
+	CHECK(spool_has("queue", QA), "A is in queue/ after commit-ok");
+	msleep(200);
+	CHECK(count_new(ALICE) == 0, "A not delivered before its confirm");
+	send_qid(w, FRAME_CONFIRM, QA);
+	expect_confirm_ok(w, QA, "confirm A");
+	CHECK(wait_gone(QA, 5000), "A delivered and removed");
+	CHECK(count_new(ALICE) == 1, "A in alice's maildir");
+	CHECK(wait_log("deliver qid=" QA " rcpt=alice@example.test "
+	    "to=maildir:example.test/alice/ result=ok"), "deliver line for A");
+	send_qid(w, FRAME_CONFIRM, QA);
+	expect_confirm_ok(w, QA, "confirm resent after delivery");
+
+	CHECK(send_commit(w, 2, QP, "postmaster", 0) == 0, "send P");
+	expect_commit_ok(w, 2, QP, "commit bare postmaster");
+	send_qid(w, FRAME_CONFIRM, QP);
+	expect_confirm_ok(w, QP, "confirm P");
+	CHECK(wait_gone(QP, 5000) && count_new("pm") == 1,
+	    "bare postmaster delivered");
+}
+
+static void
+refusals(int w)
+{
+	CHECK(send_commit(w, 3, QB, "alice@example.test", 0) == 0, "send B");
+	expect_commit_ok(w, 3, QB, "commit B");
+	CHECK(send_commit(w, 4, QB, "alice@example.test", 0) == 0, "send B2");
+	expect_fail(w, 4, 451, "duplicate queue id");
+	send_qid(w, FRAME_ABORT, QB);
+	CHECK(wait_gone(QB, 5000), "aborted B removed");
+	CHECK(wait_log("discard qid=" QB " reason=abort"), "abort logged");
+	CHECK(send_commit(w, 5, QX, "a b@example.test", 0) == 0, "send X");
+	expect_fail(w, 5, 451, "whitespace in a recipient");
+	CHECK(!spool_has("queue", QX) && !spool_has("tmp", QX),
+	    "refused commit left nothing");
+}
+
+static void
+deferred(int w)
+{
+	CHECK(send_commit(w, 6, QD, "bob@example.test", 0) == 0, "send D");
+	expect_commit_ok(w, 6, QD, "commit D");
+	send_qid(w, FRAME_CONFIRM, QD);
+	expect_confirm_ok(w, QD, "confirm D");
+	msleep(500);
+	CHECK(spool_has("queue", QD), "undeliverable D stays queued");
+	CHECK(wait_log("defer qid=" QD " rcpt=bob@example.test"),
+	    "defer line for D");
+	CHECK(wait_log("attempts=1 retry_in=30"), "first defer: attempts=1");
+}
+
+static void
+worker_gone(int parent)
+{
+	int w2 = new_worker(parent, 1), w3 = new_worker(parent, 2);
+
+	CHECK(send_commit(w2, 7, QC, "alice@example.test", 0) == 0, "send C");
+	expect_commit_ok(w2, 7, QC, "commit C");
+	close(w2);
+	CHECK(wait_gone(QC, 5000), "unconfirmed C discarded with its worker");
+	CHECK(wait_log("discard qid=" QC " reason=unconfirmed"),
+	    "unconfirmed discard logged");
+	CHECK(send_commit(w3, 8, QX, "alice@example.test", 5) == 0, "send X");
+	CHECK(recv_within(w3, 5000) == 0, "size mismatch closes the channel");
+	CHECK(wait_log("bad frame from worker slot=2"), "bad frame logged");
+	close(w3);
+}
+
+static void
+flush_and_drain(int parent, int w, pid_t pid)
+{
+	send_simple(parent, FRAME_FLUSH);
+	msleep(500);
+	CHECK(wait_log("attempts=2 retry_in=60"), "flush retried D at once");
+	CHECK(send_commit(w, 9, QE, "alice@example.test", 0) == 0, "send E");
+	expect_commit_ok(w, 9, QE, "commit E");
+	frame_init(&fr, FRAME_DRAIN);
+	frame_put_u32(&fr, 2);
+	CHECK(frame_send(parent, &fr, -1) == 0, "send drain");
+	msleep(200);
+	CHECK(send_commit(w, 10, QF, "alice@example.test", 0) == 0, "send F");
+	expect_fail(w, 10, 421, "commit while draining");
+	send_qid(w, FRAME_CONFIRM, QE);
+	expect_confirm_ok(w, QE, "confirm E while draining");
+	CHECK(exit_status(pid, 5000) == 0, "drained queue exits 0");
+	CHECK(spool_has("queue", QE), "E waits in the spool for the restart");
+}
+
+/* Entries the next queue process finds on disk. */
+static void
+plant(const char *qid)
+{
+	char dir[128], *rcpts[] = { "alice@example.test" };
+	struct spool_env e;
+	struct spool sp;
+	const char *why;
+	int fd = memfd_create("m", MFD_CLOEXEC);
+
+	snprintf(dir, sizeof(dir), "%s/spool", root);
+	CHECK(fd != -1 && write(fd, body, strlen(body)) > 0, "plant memfd");
+	CHECK(spool_open(&sp, dir) == 0, "plant spool_open");
+	CHECK(spool_env_init(&e, qid, time(NULL), "192.0.2.9", "", "h", "",
+	    rcpts, 1, &why) == 0, "plant env");
+	CHECK(spool_commit(&sp, &e, fd, strlen(body)) == 0 &&
+	    spool_sync_queue(&sp) == 0, "plant commit");
+	spool_env_free(&e);
+	spool_close(&sp);
+	close(fd);
+}
+
+static void
+restart(void)
+{
+	char p[256];
+	int parent, w;
+	pid_t pid;
+
+	plant(QU);
+	plant(QR);
+	snprintf(p, sizeof(p), "%s/spool/tmp/%s", root, QX);
+	close(open(p, O_WRONLY | O_CREAT, 0600));
+	pid = start_queue(&parent);
+	send_map(parent);
+	w = new_worker(parent, 0);
+	CHECK(wait_gone(QE, 5000), "recovered confirmed E delivered");
+	CHECK(count_new(ALICE) == 2, "E in alice's maildir");
+	CHECK(!spool_has("tmp", QX), "tmp/ leftover removed");
+	send_qid(w, FRAME_CONFIRM, QR);
+	expect_confirm_ok(w, QR, "resent confirm for recovered R");
+	CHECK(wait_gone(QR, 5000) && count_new(ALICE) == 3, "R delivered");
+	CHECK(spool_has("queue", QU), "unconfirmed U waits for its grace");
+	CHECK(wait_gone(QU, QUEUE_GRACE_MS + 5000), "U discarded after grace");
+	CHECK(wait_log("discard qid=" QU " reason=unconfirmed"), "U logged");
+	CHECK(count_new(ALICE) == 3, "U never delivered");
+	CHECK(spool_has("queue", QD), "undeliverable D still queued");
+	close(parent);
+	CHECK(exit_status(pid, 5000) == 1, "queue exits when the parent goes");
+	close(w);
+}
+
+static void
+setup_conf(void)
+{
+	memset(&cf, 0, sizeof(cf));
+	snprintf(cf.spool, sizeof(cf.spool), "%s/spool", root);
+	snprintf(cf.mail_root, sizeof(cf.mail_root), "%s/mail", root);
+	snprintf(cf.hostname, sizeof(cf.hostname), "mx.example.test");
+	cf.local_part_fold = 1;
+	cf.retry_min = 30;
+	cf.retry_max = 120;
+	cf.queue_lifetime = 3600;
+	mkdir(cf.spool, 0700);
+	mkdir(cf.mail_root, 0700);
+}
+
+int
+main(void)
+{
+	int parent, w;
+	pid_t pid;
+
+	snprintf(root, sizeof(root), "/tmp/test_queue_proc.XXXXXX");
+	if (mkdtemp(root) == NULL) {
+		CHECK(0, "mkdtemp");
+		T_DONE();
+	}
+	setup_conf();
+	pid = start_queue(&parent);
+	CHECK(pid > 0, "fork");
+	send_map(parent);
+	w = new_worker(parent, 0);
+	deliver_confirmed(w);
+	refusals(w);
+	deferred(w);
+	worker_gone(parent);
+	flush_and_drain(parent, w, pid);
+	close(w);
+	close(parent);
+	restart();
+	if (t_fail)
+		fprintf(stderr, "queue log kept in %s/log\n", root);
+	else
+		nftw(root, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+	T_DONE();
+}
