@@ -181,6 +181,19 @@ pass_close(struct qmsg *m)
 }
 
 static void
+log_moved(struct qmsg *m, size_t held)
+{
+	struct kv k;
+
+	kv_begin(&k, "hold");
+	kv_str(&k, "qid", m->env.qid);
+	kv_str(&k, "folder", "hold");
+	kv_uint(&k, "held", held);
+	kv_uint(&k, "delivered", m->env.nrcpt - held);
+	kv_emit(&k);
+}
+
+static void
 pass_finish(struct queue *q, struct qmsg *m)
 {
 	size_t i, held = 0;
@@ -199,8 +212,7 @@ pass_finish(struct queue *q, struct qmsg *m)
 	pass_close(m);
 	if (!m->deferred) {
 		if (spool_hold(&q->sp, m->env.qid) == 0) {
-			log_info("hold", "qid=%s moved to hold/ with %zu held "
-			    "recipient(s)", m->env.qid, held);
+			log_moved(m, held);
 			msg_free(&q->tab, m);
 			return;
 		}

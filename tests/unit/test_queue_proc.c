@@ -47,8 +47,9 @@ msleep(int ms)
 
 /* ---- fixtures ---- */
 
+/* The recipients map; without_alice: the "broken map" variant. */
 static int
-make_map(void)
+make_map(int without_alice)
 {
 	static const char *kv[][2] = {
 		{ "alice@example.test", "maildir:example.test/alice/" },
@@ -60,11 +61,12 @@ make_map(void)
 	size_t i;
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/recipients.cdb", root);
+	snprintf(path, sizeof(path), "%s/recipients%d.cdb", root,
+	    without_alice);
 	if ((fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600)) == -1)
 		return -1;
 	cdb_make_start(&cm, fd);
-	for (i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
+	for (i = without_alice ? 1 : 0; i < sizeof(kv) / sizeof(kv[0]); i++)
 		cdb_make_add(&cm, kv[i][0], (unsigned)strlen(kv[i][0]),
 		    kv[i][1], (unsigned)strlen(kv[i][1]));
 	cdb_make_finish(&cm);
@@ -95,9 +97,9 @@ start_queue(int *parent)
 }
 
 static void
-send_map(int parent)
+send_map(int parent, int without_alice)
 {
-	int fd = make_map();
+	int fd = make_map(without_alice);
 
 	frame_init(&fr, FRAME_MAP);
 	frame_put_u32(&fr, MAP_RECIPIENTS);
@@ -318,6 +320,7 @@ exit_status(pid_t pid, int ms)
 #define QU	"A000000000000003"
 #define QR	"A000000000000004"
 #define QX	"A000000000000005"
+#define QM	"A000000000000006"
 
 #define ALICE	"example.test/alice"
 
@@ -376,6 +379,24 @@ deferred(int w)
 	CHECK(wait_log("attempts=1 retry_in=30"), "first defer: attempts=1");
 }
 
+/* A map that lost a recipient defers it; the map coming back cures it. */
+static void
+map_swap(int parent, int w)
+{
+	send_map(parent, 1);
+	CHECK(send_commit(w, 11, QM, "alice@example.test", 0) == 0, "send M");
+	expect_commit_ok(w, 11, QM, "commit M");
+	send_qid(w, FRAME_CONFIRM, QM);
+	expect_confirm_ok(w, QM, "confirm M");
+	CHECK(wait_log("defer qid=" QM " rcpt=alice@example.test "
+	    "reason=\"no recipient map entry\""), "unknown at delivery: defer");
+	CHECK(spool_has("queue", QM), "M kept while the map lacks alice");
+	send_map(parent, 0);
+	send_simple(parent, FRAME_FLUSH);
+	CHECK(wait_gone(QM, 5000), "M delivered once the map is back");
+	CHECK(count_new(ALICE) == 2, "M in alice's maildir");
+}
+
 static void
 worker_gone(int parent)
 {
@@ -398,7 +419,7 @@ flush_and_drain(int parent, int w, pid_t pid)
 {
 	send_simple(parent, FRAME_FLUSH);
 	msleep(500);
-	CHECK(wait_log("attempts=2 retry_in=60"), "flush retried D at once");
+	CHECK(wait_log("attempts=3 retry_in=120"), "flush retried D at once");
 	CHECK(send_commit(w, 9, QE, "alice@example.test", 0) == 0, "send E");
 	expect_commit_ok(w, 9, QE, "commit E");
 	frame_init(&fr, FRAME_DRAIN);
@@ -446,20 +467,23 @@ restart(void)
 	plant(QR);
 	snprintf(p, sizeof(p), "%s/spool/tmp/%s", root, QX);
 	close(open(p, O_WRONLY | O_CREAT, 0600));
+	cf.queue_lifetime = 1;		/* D is older than that by now */
 	pid = start_queue(&parent);
-	send_map(parent);
+	send_map(parent, 0);
 	w = new_worker(parent, 0);
+	CHECK(wait_gone(QD, 5000) && spool_has("hold", QD),
+	    "D past queue_lifetime moved to hold/");
+	CHECK(wait_log("hold qid=" QD " rcpt=bob@example.test"), "hold line");
 	CHECK(wait_gone(QE, 5000), "recovered confirmed E delivered");
-	CHECK(count_new(ALICE) == 2, "E in alice's maildir");
+	CHECK(count_new(ALICE) == 3, "E in alice's maildir");
 	CHECK(!spool_has("tmp", QX), "tmp/ leftover removed");
 	send_qid(w, FRAME_CONFIRM, QR);
 	expect_confirm_ok(w, QR, "resent confirm for recovered R");
-	CHECK(wait_gone(QR, 5000) && count_new(ALICE) == 3, "R delivered");
+	CHECK(wait_gone(QR, 5000) && count_new(ALICE) == 4, "R delivered");
 	CHECK(spool_has("queue", QU), "unconfirmed U waits for its grace");
 	CHECK(wait_gone(QU, QUEUE_GRACE_MS + 5000), "U discarded after grace");
 	CHECK(wait_log("discard qid=" QU " reason=unconfirmed"), "U logged");
-	CHECK(count_new(ALICE) == 3, "U never delivered");
-	CHECK(spool_has("queue", QD), "undeliverable D still queued");
+	CHECK(count_new(ALICE) == 4, "U never delivered");
 	close(parent);
 	CHECK(exit_status(pid, 5000) == 1, "queue exits when the parent goes");
 	close(w);
@@ -494,11 +518,12 @@ main(void)
 	setup_conf();
 	pid = start_queue(&parent);
 	CHECK(pid > 0, "fork");
-	send_map(parent);
+	send_map(parent, 0);
 	w = new_worker(parent, 0);
 	deliver_confirmed(w);
 	refusals(w);
 	deferred(w);
+	map_swap(parent, w);
 	worker_gone(parent);
 	flush_and_drain(parent, w, pid);
 	close(w);
