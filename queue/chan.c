@@ -85,15 +85,39 @@ outq_free(struct chan *c)
 	c->nout = 0;
 }
 
+/*
+ * A worker that dies may leave CONFIRM frames we have not read yet (we
+ * may be closing because a send to it failed): they must count, or a
+ * message whose 250 the client got would be discarded.  Read what is
+ * left; the channel is already dead, so nothing is answered.
+ */
+static void
+chan_drain_confirms(struct queue *q, struct chan *c)
+{
+	struct frame *f = &q->in;
+	int i;
+
+	for (i = 0; i < 100000 && frame_recv(c->fd, f) == 1; i++) {
+		if (f->fd != -1) {
+			close(f->fd);
+			f->fd = -1;
+		}
+		if (f->type == FRAME_CONFIRM || f->type == FRAME_ABORT)
+			(void)commit_frame(q, c, f);
+	}
+}
+
 void
 chan_close(struct queue *q, struct chan *c, const char *why)
 {
 	if (c->dead)
 		return;
+	c->dead = 1;
+	if (c->kind != CHAN_PARENT)
+		chan_drain_confirms(q, c);
 	epoll_ctl(q->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	c->fd = -1;
-	c->dead = 1;
 	outq_free(c);
 	if (c->kind == CHAN_PARENT) {
 		log_warnx("queue: parent channel closed (%s), exiting", why);

@@ -29,6 +29,9 @@ check_sender_map(const struct addr *a, struct verdict *v, int *ok)
 	if (!m->open)
 		return 0;
 	snprintf(key, sizeof(key), "%s@%s", a->local, a->domain);
+	for (char *p = key; *p; p++)		/* the map's keys are lower case */
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p + 32);
 	if ((r = map_get(m, key, val, sizeof(val))) == 0) {
 		snprintf(key, sizeof(key), "@%s", a->domain);
 		if ((r = map_get(m, key, val, sizeof(val))) == 0)

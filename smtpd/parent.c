@@ -41,6 +41,7 @@ struct child {
 	int		current;	/* of the current generation */
 	time_t		started;
 	unsigned	backoff;	/* seconds before the next start */
+	unsigned	quick_deaths;	/* in a row, each within QUICK_DEATH */
 	time_t		respawn_at;	/* 0: none planned */
 };
 
@@ -243,6 +244,8 @@ wire_worker_queue(struct child *w)
 	close(sv[1]);
 }
 
+static void map_send_child(struct child *);
+
 static void
 start_queue(void)
 {
@@ -261,6 +264,7 @@ start_queue(void)
 		queue_main(cf, c->sock);
 	}
 	log_info("start", "queue pid=%ld", (long)c->pid);
+	map_send_child(c);
 	for (i = 1; i <= MAX_CHILDREN; i++)
 		if (children[i].kind == CHILD_WORKER && children[i].pid != 0)
 			wire_worker_queue(&children[i]);
@@ -317,6 +321,8 @@ start_workers(void)
 	log_info("start", "%u smtp workers", n);
 }
 
+static void respawn_due(time_t);
+
 static void
 child_reaped(struct child *c, int status)
 {
@@ -341,15 +347,16 @@ child_reaped(struct child *c, int status)
 			c->kind = CHILD_NONE;
 		return;
 	}
-	if (now - c->started < QUICK_DEATH)
-		c->backoff = c->backoff ? c->backoff * 2 : 1;
-	else
-		c->backoff = 0;
+	/* the first death is answered at once, repeated quick ones slower */
+	if (now - c->started >= QUICK_DEATH)
+		c->quick_deaths = 0;
+	c->backoff = c->quick_deaths == 0 ? 0 :
+	    1u << (c->quick_deaths > 5 ? 5 : c->quick_deaths - 1);
 	if (c->backoff > RESPAWN_MAX)
 		c->backoff = RESPAWN_MAX;
+	c->quick_deaths++;
 	c->respawn_at = now + c->backoff;
-	if (c->backoff == 0)
-		c->respawn_at = now;
+	respawn_due(now);
 }
 
 static void
@@ -402,6 +409,29 @@ map_send_all(int id, int fd)
 		frame_init(&f, FRAME_MAP);
 		frame_put_u32(&f, (uint32_t)id);
 		send_frame(c, &f, fd);
+	}
+}
+
+/* Every map as it is now, to a child that opened none itself. */
+static void
+map_send_child(struct child *c)
+{
+	char path[CONF_PATH_MAX + 8];
+	struct frame f;
+	int id, fd;
+
+	for (id = 0; id < MAP_COUNT; id++) {
+		if (cf->maps[id][0] == '\0')
+			continue;
+		snprintf(path, sizeof(path), "%s.cdb", cf->maps[id]);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+			log_warn("map %s: open %s", map_name(id), path);
+			continue;
+		}
+		frame_init(&f, FRAME_MAP);
+		frame_put_u32(&f, (uint32_t)id);
+		send_frame(c, &f, fd);
+		close(fd);
 	}
 }
 

@@ -244,8 +244,12 @@ session_process(struct session *s)
 		}
 		st = line_get(&s->lr, s->in.data, s->in.len,
 		    wk->conf->max_line, &linelen, &used);
-		if (st == LINE_MORE)
-			break;
+		if (st == LINE_MORE) {
+			if (used == 0)
+				break;
+			buf_consume(&s->in, used);	/* rest of a long line */
+			continue;
+		}
 		if (st == LINE_TOOLONG) {
 			buf_consume(&s->in, used);
 			s->nbad++;

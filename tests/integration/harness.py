@@ -109,7 +109,11 @@ class Moat:
         for m, text in self.maps.items():
             self.write_map(m, text)
         if start:
-            self.start()
+            try:
+                self.start()
+            except BaseException:
+                self.kill_all()
+                raise
 
     # ---- files ----
     @property
@@ -158,7 +162,7 @@ class Moat:
                 c = Client(self.port, timeout=5)
                 code, _ = c.reply()
                 c.close()
-                if code == 220 and self.log_count("moatd ready") > 0:
+                if code in (220, 554) and self.log_count("moatd ready") > 0:
                     # the queue needs a moment to accept its channels
                     return
             except OSError:

@@ -22,6 +22,7 @@ def m(kind="default"):
                 "senders": "spammer@remote.example REJECT go away\n"
                            "@junk.example REJECT junk\n"
                            "worse.example REJECT worse\n"
+                           ".worst.example REJECT worst\n"
                            "ok@example.test OK\n",
             })
     return _m[kind]
@@ -117,7 +118,8 @@ SENDER_CASES = [
     ("<spammer@remote.example>", 550, "sender:map"),
     ("<anyone@junk.example>", 550, "sender:map"),
     ("<x@worse.example>", 550, "sender:map"),
-    ("<x@sub.worse.example>", 550, "sender:map"),
+    ("<x@sub.worst.example>", 550, "sender:map"),
+    ("<SpamMer@Remote.Example>", 550, "sender:map"),
     ("<nobody@example.test>", 550, "sender:forged-local"),
     ("<NOBODY@Example.Test>", 550, "sender:forged-local"),
     ("<user>", 553, "sender:no-domain"),
@@ -146,7 +148,7 @@ def test_sender_refusals():
 
 def test_sender_good():
     srv = m()
-    for sender in ("<>", "<alice@example.test>", "<ok@example.test>",
+    for sender in ("<>", "<alice@example.test>", "<x@sub.worse.example>", "<ok@example.test>",
                    "<" + "a" * 64 + "@remote.example>", "<x@[192.0.2.1]>"):
         c = srv.client()
         c.expect("EHLO client.remote.example", 250)

@@ -144,10 +144,10 @@ def test_log_lines_for_a_session():
     c = m().client()
     c.expect("EHLO client.remote.example", 250)
     c.expect("MAIL FROM:<a@remote.example>", 250)
-    c.expect("RCPT TO:<nosuch@example.test>", 550)
+    c.expect("RCPT TO:<logtest@example.test>", 550)
     c.expect("QUIT", 221)
     c.closed()
-    ev, kv = m().wait_log(lambda e, kv: e == "reject" and kv.get("to") == "nosuch@example.test")
+    ev, kv = m().wait_log(lambda e, kv: e == "reject" and kv.get("to") == "logtest@example.test")
     assert kv["stage"] == "rcpt" and kv["class"] == "unknown-recipient", kv
     assert kv["from"] == "a@remote.example" and kv["helo"] == "client.remote.example"
     session = kv["session"]

@@ -1,0 +1,348 @@
+"""Processes: privilege drop, respawn, SIGHUP reload and map replacement
+with sessions open, SIGTERM drain, and kill -9 of a worker and of the
+queue under load without losing or inventing a message."""
+import os
+import pwd
+import random
+import re
+import signal
+import subprocess
+import threading
+import time
+
+from harness import IS_ROOT, MOATCTL, Client, Moat, send_message
+
+
+def proc_status(pid):
+    with open(f"/proc/{pid}/status") as f:
+        text = f.read()
+    uid = int(re.search(r"^Uid:\s+(\d+)", text, re.M).group(1))
+    return uid
+
+
+def test_privilege_drop():
+    if not IS_ROOT:
+        return
+    srv = Moat(workers="2")
+    try:
+        moat = pwd.getpwnam("moat").pw_uid
+        moatq = pwd.getpwnam("moatq").pw_uid
+        kids = srv.pids()[1:]
+        uids = {pid: proc_status(pid) for pid in kids}
+        workers = [p for p, u in uids.items() if u == moat]
+        queues = [p for p, u in uids.items() if u == moatq]
+        assert len(workers) == 2 and len(queues) == 1, uids
+        assert proc_status(srv.proc.pid) == 0
+        jail = os.path.realpath(os.path.join(srv.dir, "empty"))
+        for pid in workers:
+            assert os.readlink(f"/proc/{pid}/root") == jail
+        for pid in queues:
+            assert os.readlink(f"/proc/{pid}/root") == "/"
+        # no write access to mail for workers
+        st = os.stat(os.path.join(srv.dir, "spool"))
+        assert st.st_uid == moatq and (st.st_mode & 0o077) == 0
+    finally:
+        srv.close()
+
+
+def wait_children(srv, n, timeout=15):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if len(srv.pids()) - 1 >= n:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"children: {srv.pids()}")
+
+
+def test_dead_worker_is_respawned():
+    srv = Moat(workers="2")
+    try:
+        wait_children(srv, 3)
+        before = set(srv.pids()[1:])
+        victim = max(before)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            now = set(srv.pids()[1:])
+            if victim not in now and len(now) == 3:
+                break
+            time.sleep(0.1)
+        assert victim not in now and len(now) == 3, now
+        for _ in range(5):
+            c = srv.client()
+            code, _ = send_message(c, body="Subject: after respawn\r\n\r\nx\r\n")
+            assert code == 250
+            c.expect("QUIT", 221)
+        srv.wait_messages("alice", 5)
+    finally:
+        srv.close()
+
+
+def test_map_replaced_without_restart():
+    srv = Moat()
+    try:
+        c = srv.client()
+        c.expect("EHLO client.remote.example", 250)
+        c.expect("MAIL FROM:<a@remote.example>", 250)
+        c.expect("RCPT TO:<carol@example.test>", 550)
+        srv.write_map("recipients", srv.maps["recipients"] + "carol@example.test maildir:carol/\n")
+        deadline = time.time() + 5
+        code = 550
+        while code != 250 and time.time() < deadline:
+            time.sleep(0.2)
+            code, _ = c.cmd("RCPT TO:<carol@example.test>")
+        assert code == 250          # the same open session sees it
+        c.expect("DATA", 354)
+        c.send("Subject: for carol\r\n\r\nx\r\n.\r\n")
+        assert c.reply()[0] == 250
+        c.expect("QUIT", 221)
+        srv.wait_messages("carol", 1)
+    finally:
+        srv.close()
+
+
+def test_makemap_refuses_to_shrink_recipients_by_half():
+    srv = Moat(start=False)
+    try:
+        path = os.path.join(srv.etc, "recipients")
+        with open(path, "w") as f:
+            f.write("alice@example.test maildir:alice/\n")
+        p = subprocess.run([MOATCTL, "-f", srv.conf_path, "makemap", "recipients"],
+                           capture_output=True, text=True)
+        assert p.returncode != 0, p
+        p = subprocess.run([MOATCTL, "-f", srv.conf_path, "query", "recipients",
+                            "bob@example.test"], capture_output=True, text=True)
+        assert p.returncode == 0, p        # the installed map is untouched
+        p = subprocess.run([MOATCTL, "-f", srv.conf_path, "makemap", "-f", "recipients"],
+                           capture_output=True, text=True)
+        assert p.returncode == 0, p
+        p = subprocess.run([MOATCTL, "-f", srv.conf_path, "query", "recipients",
+                            "bob@example.test"], capture_output=True, text=True)
+        assert p.returncode == 1, p
+    finally:
+        srv.close()
+
+
+def test_sighup_reload_keeps_open_sessions():
+    srv = Moat(workers="2")
+    try:
+        wait_children(srv, 3)
+        c = srv.client()
+        c.expect("EHLO client.remote.example", 250)
+        c.expect("MAIL FROM:<a@remote.example>", 250)
+        c.expect("RCPT TO:<alice@example.test>", 250)
+        old = set(srv.pids()[1:])
+        srv.conf["max_recipients"] = "2"
+        srv.write_conf()
+        srv.signal(signal.SIGHUP)
+        srv.wait_log(lambda e, kv: e == "reload")
+        # the open session goes on with the old settings
+        c.expect("RCPT TO:<bob@example.test>", 250)
+        c.expect("RCPT TO:<postmaster@example.test>", 250)
+        c.expect("DATA", 354)
+        c.send("Subject: across reload\r\n\r\nx\r\n.\r\n")
+        assert c.reply()[0] == 250
+        # a new session gets the new settings
+        n = srv.client()
+        n.expect("EHLO client.remote.example", 250)
+        n.expect("MAIL FROM:<a@remote.example>", 250)
+        n.expect("RCPT TO:<alice@example.test>", 250)
+        n.expect("RCPT TO:<bob@example.test>", 250)
+        n.expect("RCPT TO:<postmaster@example.test>", 452)
+        n.expect("QUIT", 221)
+        c.expect("QUIT", 221)
+        srv.wait_messages("bob", 1)
+        # the old generation leaves once its sessions are done
+        deadline = time.time() + 10
+        while time.time() < deadline and old & set(srv.pids()[1:]) - {min(old)}:
+            time.sleep(0.2)
+        assert len(srv.pids()) - 1 == 3, srv.pids()
+    finally:
+        srv.close()
+
+
+def test_sigterm_lets_open_transaction_finish():
+    srv = Moat(shutdown_timeout="10s")
+    try:
+        busy = srv.client()
+        busy.expect("EHLO client.remote.example", 250)
+        busy.expect("MAIL FROM:<a@remote.example>", 250)
+        busy.expect("RCPT TO:<alice@example.test>", 250)
+        idle = srv.client()
+        idle.expect("EHLO client.remote.example", 250)
+        srv.signal(signal.SIGTERM)
+        code, lines = idle.reply()
+        assert code == 421, (code, lines)
+        busy.expect("DATA", 354)
+        busy.send("Subject: during shutdown\r\n\r\nx\r\n.\r\n")
+        code, lines = busy.reply()
+        assert code == 250, (code, lines)
+        code, lines = busy.reply()
+        assert code == 421, (code, lines)
+        srv.proc.wait(20)
+        assert any(b"during shutdown" in x for x in srv.messages("alice")) or \
+            len(srv.spool_files()) > 0
+    finally:
+        srv.close()
+
+
+def test_undeliverable_is_retried_not_dropped():
+    srv = Moat()
+    try:
+        # alice's maildir cannot be made: a file is in the way
+        os.makedirs(os.path.join(srv.dir, "mail"), exist_ok=True)
+        blocker = os.path.join(srv.dir, "mail", "alice")
+        with open(blocker, "w") as f:
+            f.write("not a folder")
+        c = srv.client()
+        code, _ = send_message(c, body="Subject: retried\r\n\r\nx\r\n")
+        assert code == 250
+        c.expect("QUIT", 221)
+        srv.wait_log(lambda e, kv: e == "defer" and kv.get("rcpt") == "alice@example.test")
+        os.unlink(blocker)
+        msgs = srv.wait_messages("alice", 1, timeout=20)
+        assert any(b"retried" in x for x in msgs)
+    finally:
+        srv.close()
+
+
+def test_restart_resumes_committed_messages():
+    srv = Moat()
+    try:
+        os.makedirs(os.path.join(srv.dir, "mail"), exist_ok=True)
+        blocker = os.path.join(srv.dir, "mail", "bob")
+        with open(blocker, "w") as f:
+            f.write("not a folder")
+        c = srv.client()
+        code, _ = send_message(c, rcpts=("<bob@example.test>",),
+                               body="Subject: resumed\r\n\r\nx\r\n")
+        assert code == 250
+        c.expect("QUIT", 221)
+        srv.wait_log(lambda e, kv: e == "defer" and kv.get("rcpt") == "bob@example.test")
+        srv.stop()
+        assert srv.spool_files()
+        os.unlink(blocker)
+        srv.start()
+        msgs = srv.wait_messages("bob", 1, timeout=20)
+        assert any(b"resumed" in x for x in msgs)
+    finally:
+        srv.close()
+
+
+# ---- kill -9 under load ----
+
+class Load:
+    """Clients sending numbered messages; records which got a 250."""
+
+    def __init__(self, srv, total, conc):
+        self.srv = srv
+        self.next = 0
+        self.total = total
+        self.lock = threading.Lock()
+        self.accepted = set()
+        self.refused = set()
+        self.qids = {}
+        self.threads = [threading.Thread(target=self.run) for _ in range(conc)]
+
+    def take(self):
+        with self.lock:
+            if self.next >= self.total:
+                return None
+            self.next += 1
+            return self.next
+
+    def run(self):
+        """Like a real client: a 4xx or a lost connection means try the
+        same message again, a bounded number of times."""
+        deadline = time.time() + 120
+        n = self.take()
+        tries = 0
+        while n is not None and time.time() < deadline:
+            try:
+                c = Client(self.srv.port, timeout=10)
+                if c.reply()[0] != 220:
+                    raise EOFError
+                c.expect("EHLO load.remote.example", 250)
+                while n is not None:
+                    c.expect("MAIL FROM:<load@remote.example>", 250)
+                    c.expect("RCPT TO:<alice@example.test>", 250)
+                    c.expect("DATA", 354)
+                    c.send(f"Subject: load token-{n:05d}-end\r\n\r\nbody\r\n.\r\n")
+                    code, text = c.reply()
+                    if code != 250:
+                        raise EOFError
+                    with self.lock:
+                        self.accepted.add(n)
+                        self.qids[n] = text[-1].split()[-1]
+                    n = self.take()
+                    tries = 0
+                c.cmd("QUIT")
+                c.close()
+            except (OSError, EOFError, AssertionError):
+                tries += 1
+                if tries >= 20:
+                    with self.lock:
+                        self.refused.add(n)
+                    n = self.take()
+                    tries = 0
+                time.sleep(0.05)
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+
+    def join(self):
+        for t in self.threads:
+            t.join(150)
+
+    def done(self):
+        with self.lock:
+            return len(self.accepted) + len(self.refused)
+
+
+def test_kill9_worker_and_queue_under_load():
+    srv = Moat(workers="2", max_sessions_per_ip="100")
+    try:
+        wait_children(srv, 3)
+        load = Load(srv, 1200, 12)
+        load.start()
+        moatq = pwd.getpwnam("moatq").pw_uid if IS_ROOT else None
+        killed = []
+        for at in (200, 500, 800):
+            deadline = time.time() + 60
+            while load.done() < at and time.time() < deadline:
+                time.sleep(0.01)
+            kids = srv.pids()[1:]
+            if at == 500 and moatq is not None:
+                victims = [p for p in kids if proc_status(p) == moatq]
+            else:
+                victims = [p for p in kids if moatq is None or proc_status(p) != moatq]
+            if victims:
+                v = random.choice(victims)
+                os.kill(v, signal.SIGKILL)
+                killed.append(v)
+        load.join()
+        assert len(killed) == 3
+        assert len(load.accepted) >= 1100, (len(load.accepted), len(load.refused))
+        # wait for the queue to deliver everything
+        deadline = time.time() + 90
+        while time.time() < deadline and srv.spool_files():
+            time.sleep(0.2)
+        time.sleep(16)        # unconfirmed entries have a grace period
+        seen = {}
+        for msg in srv.messages("alice"):
+            m = re.search(rb"token-(\d+)-end", msg)
+            if m:
+                seen[int(m.group(1))] = seen.get(int(m.group(1)), 0) + 1
+        dup = {k: v for k, v in seen.items() if v > 1}
+        assert not dup, f"delivered twice: {sorted(dup)[:20]}"
+        missing = load.accepted - set(seen)
+        if missing:
+            qids = [load.qids[n] for n in sorted(missing)]
+            lines = [l for l in srv.log().splitlines() if any(q in l for q in qids)]
+            raise AssertionError(f"got 250 but not delivered: {sorted(missing)[:20]}\n" +
+                                 "\n".join(lines[:40]))
+        extra = set(seen) - load.accepted
+        assert not extra, f"delivered without a 250: {sorted(extra)[:20]}"
+    finally:
+        srv.close()
