@@ -94,7 +94,9 @@ outq_free(struct chan *c)
 static void
 chan_drain_confirms(struct queue *q, struct chan *c)
 {
-	struct frame *f = &q->in;
+	/* not q->in: we may be closing from inside the handler using it */
+	static struct frame drainframe;
+	struct frame *f = &drainframe;
 	int i;
 
 	for (i = 0; i < 100000 && frame_recv(c->fd, f) == 1; i++) {
