@@ -186,7 +186,7 @@ domain_fqdn(const char *s, size_t len)
 /*
  * Returns AF_INET or AF_INET6 and writes the canonical text of the address
  * (inet_ntop form, no brackets, no tag) to ip; -1 if s is not exactly one
- * address literal or ip is too small.
+ * address literal or ip is too small.  ip may be NULL to only validate.
  */
 int
 addr_literal(const char *s, size_t len, char *ip, size_t ipsize)
@@ -210,7 +210,10 @@ addr_literal(const char *s, size_t len, char *ip, size_t ipsize)
 	tmp[len] = '\0';
 	if (inet_pton(af, tmp, bin) != 1)
 		return -1;
-	if (ipsize > INT32_MAX || inet_ntop(af, bin, ip, (socklen_t)ipsize) == NULL)
+	if (ip == NULL)
+		return af;			/* only asked whether it is one */
+	if (ipsize > INT32_MAX ||
+	    inet_ntop(af, bin, ip, (socklen_t)ipsize) == NULL)
 		return -1;
 	return af;
 }

@@ -398,6 +398,8 @@ test_literals(void)
 	}
 	CHECK(addr_literal("[192.0.2.1]", 11, ip, 4) == -1,
 	    "literal: small buffer refused");
+	CHECK(addr_literal("[IPv6:::1]", 10, NULL, 0) == AF_INET6,
+	    "literal: validate only");
 }
 
 int
