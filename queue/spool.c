@@ -35,9 +35,13 @@ spool_qid_valid(const char *s)
 	return s[QID_LEN] == '\0';
 }
 
-/* No control bytes, no whitespace, bounded. */
+/*
+ * No control bytes, bounded; spaces only where allowed.  Envelope values
+ * run to the end of their line, so a space is safe in an address: RFC
+ * 5321 allows one in a quoted local part ("john smith"@example.org).
+ */
 static int
-token_valid(const char *s, size_t max, int allow_empty)
+token_valid(const char *s, size_t max, int allow_empty, int allow_space)
 {
 	size_t n = strlen(s), i;
 
@@ -45,7 +49,7 @@ token_valid(const char *s, size_t max, int allow_empty)
 		return 0;
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (c <= ' ' || c == 0x7f)
+		if (c < ' ' || c == 0x7f || (c == ' ' && !allow_space))
 			return 0;
 	}
 	return 1;
@@ -54,13 +58,13 @@ token_valid(const char *s, size_t max, int allow_empty)
 int
 spool_addr_valid(const char *s, int allow_empty)
 {
-	return token_valid(s, SPOOL_ADDR_MAX, allow_empty);
+	return token_valid(s, SPOOL_ADDR_MAX, allow_empty, 1);
 }
 
 int
 spool_ip_valid(const char *s)
 {
-	return token_valid(s, SPOOL_IP_MAX, 0);
+	return token_valid(s, SPOOL_IP_MAX, 0, 0);
 }
 
 /* "local@domain" with both parts, or "postmaster" alone. */

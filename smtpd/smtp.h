@@ -139,7 +139,7 @@ struct worker {
 	char		 our_ips[16][64];	/* local addresses (HELO check) */
 	unsigned	 nour_ips;
 	/* confirmations the queue has not yet acknowledged */
-	char		 unacked[256][QID_LEN + 1];
+	char		 unacked[4096][QID_LEN + 1];
 	unsigned	 nunacked;
 };
 

@@ -143,6 +143,73 @@ worker_kick(struct session *s)
 	wk->kick = s;
 }
 
+/*
+ * Frames to the queue wait here when its socket is full: a unix datagram
+ * socket holds only a few unread frames (net.unix.max_dgram_qlen), and
+ * neither a commit nor a confirmation may be dropped for that.
+ */
+struct qframe {
+	struct qframe	*next;
+	int		 fd;
+	uint32_t	 type;
+	size_t		 len;
+	unsigned char	 data[];
+};
+
+#define QOUT_MAX	100000
+
+static struct qframe	*qout, **qout_tail = &qout;
+static unsigned		 qout_n;
+
+static void
+queue_events(uint32_t events)
+{
+	struct epoll_event e = { .events = events, .data.ptr = &wk->queue };
+
+	if (epoll_ctl(wk->epfd, EPOLL_CTL_MOD, wk->queue.fd, &e) == -1)
+		log_warn("epoll_ctl queue channel");
+}
+
+static void
+qout_free(void)
+{
+	struct qframe *q;
+
+	while ((q = qout) != NULL) {
+		qout = q->next;
+		if (q->fd != -1)
+			close(q->fd);
+		free(q);
+	}
+	qout_tail = &qout;
+	qout_n = 0;
+}
+
+static int
+qout_push(struct frame *f, int fd)
+{
+	struct qframe *q;
+
+	if (qout_n >= QOUT_MAX || (q = malloc(sizeof(*q) + f->len)) == NULL) {
+		errno = ENOBUFS;
+		return -1;
+	}
+	q->fd = -1;
+	if (fd != -1 && (q->fd = dup(fd)) == -1) {
+		free(q);
+		return -1;
+	}
+	q->next = NULL;
+	q->type = f->type;
+	q->len = f->len;
+	memcpy(q->data, f->data, f->len);
+	*qout_tail = q;
+	qout_tail = &q->next;
+	if (qout_n++ == 0)
+		queue_events(EPOLLIN | EPOLLOUT);
+	return 0;
+}
+
 int
 worker_queue_send(struct frame *f, int fd)
 {
@@ -150,7 +217,41 @@ worker_queue_send(struct frame *f, int fd)
 		errno = ENOTCONN;
 		return -1;
 	}
-	return frame_send(wk->queue.fd, f, fd);
+	if (qout == NULL) {
+		if (frame_send(wk->queue.fd, f, fd) == 0)
+			return 0;
+		if (errno != EAGAIN && errno != ENOBUFS)
+			return -1;
+	}
+	return qout_push(f, fd);
+}
+
+static void worker_queue_lost(void);
+
+static void
+worker_queue_flush(void)
+{
+	static struct frame f;
+	struct qframe *q;
+
+	while ((q = qout) != NULL) {
+		frame_init(&f, q->type);
+		frame_put_bytes(&f, q->data, q->len);
+		if (frame_send(wk->queue.fd, &f, q->fd) == -1) {
+			if (errno == EAGAIN || errno == ENOBUFS)
+				return;
+			worker_queue_lost();
+			return;
+		}
+		qout = q->next;
+		if (qout == NULL)
+			qout_tail = &qout;
+		qout_n--;
+		if (q->fd != -1)
+			close(q->fd);
+		free(q);
+	}
+	queue_events(EPOLLIN);
 }
 
 void
@@ -285,6 +386,7 @@ worker_queue_lost(void)
 	struct session *s, *next;
 
 	log_warnx("queue channel closed");
+	qout_free();
 	epoll_ctl(wk->epfd, EPOLL_CTL_DEL, wk->queue.fd, NULL);
 	close(wk->queue.fd);
 	wk->queue.fd = -1;
@@ -372,6 +474,7 @@ worker_set_queue(int fd)
 		epoll_ctl(wk->epfd, EPOLL_CTL_DEL, wk->queue.fd, NULL);
 		close(wk->queue.fd);
 	}
+	qout_free();
 	wk->queue.fd = fd;
 	if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1)
 		fatal("fcntl queue channel");
@@ -379,7 +482,7 @@ worker_set_queue(int fd)
 	for (i = 0; i < wk->nunacked; i++) {
 		frame_init(&f, FRAME_CONFIRM);
 		frame_put_str(&f, wk->unacked[i]);
-		if (frame_send(fd, &f, -1) == -1)
+		if (worker_queue_send(&f, -1) == -1)
 			log_warn("queue: resend confirm qid=%s",
 			    wk->unacked[i]);
 	}
@@ -602,7 +705,11 @@ worker_main(const struct conf *conf, unsigned slot, int parent_sock,
 				    ev[i].events);
 				break;
 			case EV_QUEUE:
-				worker_queue_input();
+				if ((ev[i].events & EPOLLOUT) && qout != NULL)
+					worker_queue_flush();
+				if (wk->queue.fd != -1 && (ev[i].events &
+				    (EPOLLIN | EPOLLHUP | EPOLLERR)))
+					worker_queue_input();
 				break;
 			case EV_PARENT:
 				worker_parent_input();

@@ -80,9 +80,16 @@ def test_sessions_per_ip_at_and_past_limit():
         assert code == 421 and lines[0].startswith("4.7.0"), (code, lines)
         assert c.closed()
         held[0].expect("QUIT", 221)
-        held[0].closed()
-        time.sleep(0.2)
-        c = srv.client()          # room again
+        assert held[0].closed()
+        deadline = time.time() + 3
+        while True:               # room again once the server has counted
+            c = Client(srv.port)
+            code, lines = c.reply()
+            if code == 220 or time.time() > deadline:
+                break
+            c.close()
+            time.sleep(0.1)
+        assert code == 220, (code, lines)
         c.expect("QUIT", 221)
         for h in held[1:]:
             h.close()
