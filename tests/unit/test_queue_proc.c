@@ -359,8 +359,8 @@ refusals(int w)
 	send_qid(w, FRAME_ABORT, QB);
 	CHECK(wait_gone(QB, 5000), "aborted B removed");
 	CHECK(wait_log("discard qid=" QB " reason=abort"), "abort logged");
-	CHECK(send_commit(w, 5, QX, "a b@example.test", 0) == 0, "send X");
-	expect_fail(w, 5, 451, "whitespace in a recipient");
+	CHECK(send_commit(w, 5, QX, "a\tb@example.test", 0) == 0, "send X");
+	expect_fail(w, 5, 451, "control byte in a recipient");
 	CHECK(!spool_has("queue", QX) && !spool_has("tmp", QX),
 	    "refused commit left nothing");
 }

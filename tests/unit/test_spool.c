@@ -69,7 +69,8 @@ static const struct field_case field_cases[] = {
 	{ "qid path", "../../etc/passwd", "::1", "", "h", "x@y", 1, 0 },
 	{ "ip empty", QID1, "", "", "h", "x@y", 1, 0 },
 	{ "ip space", QID1, "1.2.3.4 x", "", "h", "x@y", 1, 0 },
-	{ "sender space", QID1, "::1", "a b@c", "h", "x@y", 1, 0 },
+	{ "sender quoted space", QID1, "::1", "\"a b\"@c", "h", "x@y", 1, 1 },
+	{ "sender tab", QID1, "::1", "a\tb@c", "h", "x@y", 1, 0 },
 	{ "sender newline", QID1, "::1", "a\n@c", "h", "x@y", 1, 0 },
 	{ "sender DEL", QID1, "::1", "a\x7f@c", "h", "x@y", 1, 0 },
 	{ "sender too long", QID1, "::1", long_addr, "h", "x@y", 1, 0 },
@@ -330,10 +331,12 @@ static const struct parse_case parse_cases[] = {
 	    "moat-spool 1\nS C\nT 1\nP \nI 1\nH h\nF \nR - a@b\n\n", 0 },
 	{ "no recipient", HEAD "\nbody", 0 },
 	{ "bad status", HEAD "R X a@b\n\n", 0 },
-	{ "bad recipient", HEAD "R - a b\n\n", 0 },
+	{ "bad recipient", HEAD "R - ab\n\n", 0 },
 	{ "no blank line", HEAD "R - a@b\n", 0 },
 	{ "sender with space", "moat-spool 1\nS C\nT 1\nI 1\nP \nH h\n"
-	    "F a b\nR - a@b\n\n", 0 },
+	    "F \"a b\"@c\nR - a@b\n\n", 1 },
+	{ "sender with tab", "moat-spool 1\nS C\nT 1\nI 1\nP \nH h\n"
+	    "F a\tb@c\nR - a@b\n\n", 0 },
 	{ "empty file", "", 0 },
 	{ "unknown line", HEAD "R - a@b\nX y\n\n", 0 },
 };
