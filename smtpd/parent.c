@@ -259,6 +259,9 @@ start_queue(void)
 	if (r == 0) {
 		child_close_others(c, 0);
 		child_signals_default();
+		/* Ctrl-C reaches the whole process group: only the parent acts */
+		signal(SIGINT, SIG_IGN);
+		signal(SIGHUP, SIG_IGN);
 		log_setproc("queue");
 		priv_drop(&queue_id, NULL);
 		queue_main(cf, c->sock);
