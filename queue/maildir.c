@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../smtpd/buf.h"
 #include "maildir.h"
 
 static const char *const maildir_subs[] = { "tmp", "new", "cur" };
@@ -247,23 +248,6 @@ already_there(int dfd, int nfd, const char *name, int check_cur)
 
 /* ---- copying ---- */
 
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	ssize_t w;
-
-	while (n > 0) {
-		if ((w = write(fd, p, n)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* CRLF -> LF over in[0..n); *cr carries a CR that ended the last chunk. */
 static size_t
 crlf_to_lf(const char *in, size_t n, char *out, int *cr)
@@ -306,10 +290,10 @@ maildir_copy_lf(int in, off_t off, off_t len, int out)
 		}
 		off += r;
 		n = crlf_to_lf(chunk, (size_t)r, conv, &cr);
-		if (write_all(out, conv, n) == -1)
+		if (fd_write_all(out, conv, n) == -1)
 			return -1;
 	}
-	return cr ? write_all(out, "\r", 1) : 0;
+	return cr ? fd_write_all(out, "\r", 1) : 0;
 }
 
 /* ---- delivery ---- */
@@ -336,7 +320,7 @@ write_tmp(int tfd, const char *name, const struct maildir_src *src,
 		seterr(err, errsize, "create", "tmp/");
 		return -1;
 	}
-	if (write_all(fd, head, (size_t)w) == -1 ||
+	if (fd_write_all(fd, head, (size_t)w) == -1 ||
 	    maildir_copy_lf(src->fd, src->off, src->len, fd) == -1 ||
 	    fsync(fd) == -1) {
 		seterr(err, errsize, "write", "tmp/");

@@ -204,23 +204,6 @@ env_compose(struct spool_env *e, struct buf *b)
 	return 0;
 }
 
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	ssize_t w;
-
-	while (n > 0) {
-		if ((w = write(fd, p, n)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* pread/write fallback for descriptors sendfile cannot read. */
 static int
 copy_read(int in, int out, off_t off, uint64_t size)
@@ -242,7 +225,7 @@ copy_read(int in, int out, off_t off, uint64_t size)
 			errno = EBADMSG;	/* shorter than announced */
 			return -1;
 		}
-		if (write_all(out, chunk, (size_t)r) == -1)
+		if (fd_write_all(out, chunk, (size_t)r) == -1)
 			return -1;
 		off += r;
 	}
@@ -284,7 +267,7 @@ write_entry(int fd, struct spool_env *e, int msgfd, uint64_t size)
 	buf_init(&b, SPOOL_ENV_MAX);
 	r = env_compose(e, &b);
 	if (r == 0)
-		r = write_all(fd, b.data, b.len);
+		r = fd_write_all(fd, b.data, b.len);
 	buf_free(&b);
 	if (r == -1)
 		return -1;

@@ -27,6 +27,9 @@ int	buf_appendf(struct buf *, const char *, ...)
 void	buf_consume(struct buf *, size_t);	/* drop n bytes from the front */
 void	buf_reset(struct buf *);
 
+/* write() until all n bytes are out (EINTR retried): 0, or -1. */
+int	fd_write_all(int fd, const void *, size_t);
+
 /* Bounded copy into a fixed array: 0, or -1 when it would not fit. */
 int	strlcpy_ok(char *dst, const char *src, size_t dstsize);
 

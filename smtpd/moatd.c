@@ -46,7 +46,8 @@ check_setup(const struct conf *conf)
 	for (i = 0; i < MAP_COUNT; i++) {
 		if (conf->maps[i][0] == '\0')
 			continue;
-		snprintf(path, sizeof(path), "%s.cdb", conf->maps[i]);
+		if (map_cdb_path(conf->maps[i], path, sizeof(path)) == -1)
+			continue;
 		memset(&m, 0, sizeof(m));
 		if (map_open_path(&m, path) == -1) {
 			fprintf(stderr, "%s: map %s: cannot read %s (run "

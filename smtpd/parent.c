@@ -426,7 +426,8 @@ map_send_child(struct child *c)
 	for (id = 0; id < MAP_COUNT; id++) {
 		if (cf->maps[id][0] == '\0')
 			continue;
-		snprintf(path, sizeof(path), "%s.cdb", cf->maps[id]);
+		if (map_cdb_path(cf->maps[id], path, sizeof(path)) == -1)
+			continue;
 		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
 			log_warn("map %s: open %s", map_name(id), path);
 			continue;
@@ -466,7 +467,8 @@ maps_check(int force)
 	for (id = 0; id < MAP_COUNT; id++) {
 		if (cf->maps[id][0] == '\0')
 			continue;
-		snprintf(path, sizeof(path), "%s.cdb", cf->maps[id]);
+		if (map_cdb_path(cf->maps[id], path, sizeof(path)) == -1)
+			continue;
 		if (stat(path, &st) == -1)
 			continue;
 		map_check_text(id, &st);

@@ -466,7 +466,7 @@ cmd_data(struct session *s, const char *arg, size_t len)
 	s->tx->memfd = memfd_create("moat-message", MFD_CLOEXEC);
 	buf_init(&hdr, 4096);
 	if (s->tx->memfd == -1 || received_header(s, &hdr) == -1 ||
-	    write(s->tx->memfd, hdr.data, hdr.len) != (ssize_t)hdr.len) {
+	    fd_write_all(s->tx->memfd, hdr.data, hdr.len) == -1) {
 		log_warn("message file for session %016llx",
 		    (unsigned long long)s->id);
 		buf_free(&hdr);
@@ -536,7 +536,7 @@ session_data_input(struct session *s)
 		used = data_feed(dp, s->in.data, chunk, out, sizeof(out),
 		    &outlen);
 		if (outlen > 0 && dp->error == DATA_OK &&
-		    write(s->tx->memfd, out, outlen) != (ssize_t)outlen) {
+		    fd_write_all(s->tx->memfd, out, outlen) == -1) {
 			log_warn("message file for qid=%s", s->tx->qid);
 			dp->error = DATA_ERR_SIZE + 100;
 		}

@@ -582,7 +582,8 @@ worker_open_maps(void)
 	for (i = 0; i < MAP_COUNT; i++) {
 		if (wk->conf->maps[i][0] == '\0')
 			continue;
-		snprintf(path, sizeof(path), "%s.cdb", wk->conf->maps[i]);
+		if (map_cdb_path(wk->conf->maps[i], path, sizeof(path)) == -1)
+			continue;
 		if (map_open_path(&wk->maps[i], path) == -1)
 			log_warn("map %s: cannot open %s", map_name(i), path);
 	}
