@@ -277,11 +277,21 @@ run_idle(void)
 		tick_all(&next_tick);
 	}
 
+	final_phase = 1;
+	/*
+	 * A probe still unanswered when the hold ends has failed; it was
+	 * that slow at least.  (Answered later, it would only show that the
+	 * held sessions had left.)
+	 */
+	for (i = o.conc; i < nslots; i++)
+		if (slots[i].step != ST_FREE) {
+			slots[i].result = RES_FAIL;
+			sess_done(&slots[i]);
+		}
 	/*
 	 * Final check: every held session must still answer a NOOP.  Those
 	 * never greeted are still queued at the server; the rest were closed.
 	 */
-	final_phase = 1;
 	st.waiting = held_in(ST_BACKOFF, ST_HELO);
 	st.closed = o.conc - st.waiting - held_in(ST_HOLD, ST_NOOP);
 	for (i = 0; i < o.conc; i++) {
@@ -297,12 +307,6 @@ run_idle(void)
 		loop_once(TICK_MS);
 		tick_all(&next_tick);
 	}
-	/* A probe still unanswered has failed; it was that slow at least. */
-	for (i = o.conc; i < nslots; i++)
-		if (slots[i].step != ST_FREE) {
-			slots[i].result = RES_FAIL;
-			sess_done(&slots[i]);
-		}
 }
 
 /* ---- set-up and report ---- */

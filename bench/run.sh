@@ -104,7 +104,8 @@ kv() {
 # ratio A B: A/B with two decimals, or "-".
 ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN {
-		if (a == "" || b == "" || a == "-" || b == "-" || b + 0 == 0)
+		num = "^[0-9]+([.][0-9]*)?$"
+		if (a !~ num || b !~ num || b + 0 == 0)
 			print "-"
 		else
 			printf "%.2f\n", a / b
@@ -207,9 +208,7 @@ EOF
 	    >"$M/etc/senders"
 	printf '0.0.0.0/8\tREJECT Not a valid source address\n' \
 	    >"$M/etc/access"
-	for m in domains recipients helo senders access; do
-		./moatctl makemap "$M/etc/$m" || return 1
-	done
+	./moatctl -f "$M/etc/moat.conf" makemap -a || return 1
 	./moatd -n -f "$M/etc/moat.conf" >"$M/effective.conf" 2>&1 || {
 		sed -n 1,5p "$M/effective.conf"
 		return 1
@@ -488,6 +487,7 @@ report() {
 	    /proc/cpuinfo | head -n 1), Linux $(uname -r)," \
 	    "$(awk '/MemTotal/ { printf "%d MiB", $2 / 1024 }' /proc/meminfo)"
 	echo "postfix: $(dpkg-query -W -f='${Version}' postfix 2>/dev/null)"
+	echo "load average at the start: $LOAD0"
 	echo "command: sh bench/run.sh (CONC=$CONC RUN_S=$RUN_S" \
 	    "ACCEPT_N=$ACCEPT_N ACCEPT_CONC=$ACCEPT_CONC" \
 	    "ACCEPT_MSGS=$ACCEPT_MSGS IDLE_N=$IDLE_N IDLE_HOLD=$IDLE_HOLD)"
@@ -521,6 +521,7 @@ report() {
 
 # ---- main ----
 
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 mkdir -p "$OUT" || exit 1
 : >"$OUT/raw.txt"
 build_loadgen || { log "cannot build $LOADGEN"; exit 1; }
