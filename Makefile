@@ -61,6 +61,7 @@ run: deps
 # with ASan and UBSan; ends with "N passed, N failed".
 check: deps
 	@$(MAKE) --no-print-directory all san
+	@$(MAKE) --no-print-directory -C tests/fuzz replay
 	@python3 tests/run.py
 
 unit: san

@@ -124,6 +124,8 @@ check_helo(struct session *s, const char *name, size_t len,
 		check_helo_literal(s, name, len, v);
 		return;
 	}
+	if (len > 1 && name[len - 1] == '.')
+		len--;		/* "mx.example.org." is an absolute name */
 	if (len > ADDR_DOMAIN_MAX) {
 		verdict_set(v, V_REJECT, 501, "5.5.2", "helo:invalid",
 		    "Invalid HELO name");

@@ -105,7 +105,8 @@ def test_helo_refusals():
 
 def test_helo_good_names():
     srv = m()
-    for name in ("client.remote.example", "[127.0.0.1]", "Mail.Remote.Example"):
+    for name in ("client.remote.example", "[127.0.0.1]", "Mail.Remote.Example",
+                 "client.remote.example."):
         c = srv.client()
         c.expect(f"EHLO {name}", 250)
         c.expect("MAIL FROM:<a@remote.example>", 250)
