@@ -236,6 +236,13 @@ session_process(struct session *s)
 	    s->state == S_REJECTED) {
 		if (s->out.len > SMTP_OUT_HIGH)
 			break;
+		if (wk->draining == 2 && s->tx == NULL && s->state != S_DATA) {
+			/* shutting down: the transaction is over, so are we */
+			session_reply(s, 421, "4.3.2", "%s Service shutting "
+			    "down", wk->conf->hostname);
+			s->state = S_CLOSING;
+			break;
+		}
 		if (s->state == S_DATA) {
 			session_data_input(s);
 			if (s->state == S_DATA)
@@ -384,10 +391,8 @@ session_drain(struct session *s)
 	if (s->state == S_DEAD || s->state == S_CLOSING)
 		return;
 	if (s->tx != NULL || s->state == S_DATA || s->state == S_COMMIT ||
-	    s->state == S_TLS) {
-		s->drain_after_tx = 1;
-		return;
-	}
+	    s->state == S_TLS)
+		return;		/* session_process ends it after the transaction */
 	session_reply(s, 421, "4.3.2", "%s Service shutting down",
 	    wk->conf->hostname);
 	s->state = S_CLOSING;
@@ -422,10 +427,5 @@ session_commit_result(struct session *s, int ok, const char *qid, int code,
 	kv_emit(&k);
 	tx_free(s);
 	s->state = S_CMD;
-	if (s->drain_after_tx) {
-		session_reply(s, 421, "4.3.2", "%s Service shutting down",
-		    wk->conf->hostname);
-		s->state = S_CLOSING;
-	}
 	session_process(s);
 }

@@ -149,7 +149,13 @@ session_command(struct session *s, const char *line, size_t len,
 		if (cmdtab[i].verb == c.verb)
 			ce = &cmdtab[i];
 	if (ce == NULL) {
-		session_bad(s, 502, "5.5.2", "Error: command not recognized");
+		/* RFC 5321 4.2.4: 502 is known but not offered, 500 unknown */
+		if (c.verb == CMD_UNKNOWN)
+			session_bad(s, 500, "5.5.2",
+			    "Error: command not recognized");
+		else
+			session_bad(s, 502, "5.5.1",
+			    "Error: command not implemented");
 		return;
 	}
 	if ((ce->flags & F_LAST) && more_input) {

@@ -109,7 +109,6 @@ struct session {
 	struct timespec	 start;
 	time_t		 deadline;		/* next timeout */
 	time_t		 session_deadline;
-	int		 drain_after_tx;
 
 	unsigned	 ncmds, nbad, nmsgs, nrcpt_ok, nrcpt_bad;
 	unsigned	 epoll_events;		/* what is registered */

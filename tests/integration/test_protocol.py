@@ -134,7 +134,7 @@ def test_too_many_bad_commands():
     try:
         c = srv.client()
         for _ in range(3):
-            assert c.cmd("BOGUS")[0] == 502
+            assert c.cmd("BOGUS")[0] == 500
         code, text = c.cmd("BOGUS")
         assert code == 421, (code, text)
         assert c.closed()

@@ -85,6 +85,9 @@ def test_vrfy_never_tells():
     c.expect("VRFY nosuchuser", 252)
     c.expect("EXPN staff", 252)
     c.expect("HELP", 214)
+    c.expect("BDAT 10 LAST", 502)      # CHUNKING is not offered
+    c.expect("AUTH PLAIN AGFAAGI=", 502)
+    c.expect("ETRN example.test", 502)
     c.expect("NOOP", 250)
     c.expect("QUIT", 221)
 
@@ -96,7 +99,7 @@ def test_enhanced_status_codes_on_replies():
     assert text.startswith("2.1.0"), text
     text = c.expect("RCPT TO:<nosuch@example.test>", 550)
     assert text.startswith("5.1.1"), text
-    text = c.expect("BOGUS", 502)
+    text = c.expect("BOGUS", 500)
     assert text.startswith("5.5.2"), text
     c.expect("QUIT", 221)
 
