@@ -268,9 +268,11 @@ run_idle(void)
 		}
 		if (!pss_done && t >= pss_at && o.pss_pid > 0) {
 			if (pss_tree(o.pss_pid, &pss_kib, &rss_kib,
-			    &pss_procs) == -1)
+			    &pss_procs) == -1) {
 				fprintf(stderr, "loadgen: no process %ld\n",
 				    (long)o.pss_pid);
+				pss_kib = rss_kib = -1;
+			}
 			pss_done = 1;
 		}
 		loop_once(TICK_MS);
@@ -443,7 +445,11 @@ resolve(void)
 	freeaddrinfo(res);
 }
 
-/* Enough descriptors for every slot, raising the hard limit as root. */
+/*
+ * Enough descriptors for every slot, raising the hard limit when allowed
+ * (root with CAP_SYS_RESOURCE).  Short of that, run with what there is:
+ * the sessions past the limit fail with EMFILE and are counted.
+ */
 static void
 fd_limit(void)
 {
@@ -454,12 +460,18 @@ fd_limit(void)
 		die("getrlimit: %s", strerror(errno));
 	if (rl.rlim_cur >= need)
 		return;
-	if (rl.rlim_max < need)
-		rl.rlim_max = need;
-	rl.rlim_cur = need;
+	if (rl.rlim_max < need) {
+		struct rlimit want = { need, need };
+
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			return;
+		fprintf(stderr, "loadgen: open files limited to %llu, %llu "
+		    "wanted\n", (unsigned long long)rl.rlim_max,
+		    (unsigned long long)need);
+	}
+	rl.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
 	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
-		die("cannot raise open files to %llu: %s",
-		    (unsigned long long)need, strerror(errno));
+		die("setrlimit: %s", strerror(errno));
 }
 
 static const char *

@@ -41,7 +41,8 @@ set -u
 HOST=127.0.0.1
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP" || exit 1
-LOADGEN=bench/loadgen
+# LOADGEN: another build of it (with sanitizers, say) may be named.
+: "${LOADGEN:=bench/loadgen}"
 STAMP=$(date -u +%Y%m%d-%H%M%S)
 OUT=bench/out/$STAMP
 T=""
@@ -148,6 +149,7 @@ mkmaildirs() {	# mkmaildirs ROOT USER...
 LOADGEN_SRC="bench/loadgen.c bench/lg_session.c bench/lg_check.c"
 
 build_loadgen() {
+	[ "$LOADGEN" = bench/loadgen ] || { [ -x "$LOADGEN" ]; return; }
 	stale=0
 	[ -x "$LOADGEN" ] || stale=1
 	for f in $LOADGEN_SRC bench/loadgen.h; do
@@ -460,8 +462,11 @@ figure() {
 		v=$(kv alive "$l") ;;
 	pss)
 		v=$(kv pss_kib "$l")
-		[ -n "$v" ] && [ "$v" -ge 0 ] 2>/dev/null &&
-		    v=$(awk -v k="$v" 'BEGIN { printf "%.1f\n", k / 1024 }') ;;
+		if [ -n "$v" ] && [ "$v" -ge 0 ] 2>/dev/null; then
+			v=$(awk -v k="$v" 'BEGIN { printf "%.1f\n", k / 1024 }')
+		else
+			v=""
+		fi ;;
 	probes)
 		v=$(kv probe_ok "$l")/$(kv probes "$l") ;;
 	probe_p50)
