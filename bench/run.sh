@@ -239,11 +239,15 @@ postfix_install() {
 	log "installing postfix (no configuration)"
 	echo "postfix postfix/main_mailer_type select No configuration" |
 	    debconf-set-selections || return 1
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    --no-install-recommends postfix >"$T/apt.log" 2>&1 || {
-		tail -n 5 "$T/apt.log"
-		return 1
-	}
+	# A fresh machine may have no package lists yet: update once, retry.
+	for try in 1 2; do
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		    --no-install-recommends postfix >"$T/apt.log" 2>&1 &&
+		    return 0
+		[ $try = 1 ] && apt-get update -qq >>"$T/apt.log" 2>&1
+	done
+	tail -n 5 "$T/apt.log"
+	return 1
 }
 
 postfix_setup() {
