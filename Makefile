@@ -76,4 +76,4 @@ fuzz:
 clean:
 	rm -rf obj obj-san moatd moatctl bench/loadgen
 
--include $(OBJ:.o=.d) $(SANOBJ:.o=.d) obj/smtpd/moatd.d obj/smtpd/moatctl.d
+-include $(OBJ:.o=.d) $(SANOBJ:.o=.d) $(MAINS:%.c=obj/%.d) $(MAINS:%.c=obj-san/%.d)

@@ -101,7 +101,7 @@ static const struct conf_key conf_keys[] = {
 	{ "queue_user",		CT_STRING,	F(queue_user),	"moatq", 0, 0, NULL },
 	{ "chroot",		CT_PATH,	F(chroot),	"/var/lib/moat/empty", 0, 0, NULL },
 	{ "spool",		CT_PATH,	F(spool),	"/var/spool/moat", 0, 0, NULL },
-	{ "mail_root",		CT_PATH,	F(mail_root),	"/var/mail", 0, 0, NULL },
+	{ "mail_root",		CT_PATH,	F(mail_root),	"/var/vmail", 0, 0, NULL },
 	{ "pidfile",		CT_PATH,	F(pidfile),	"/run/moatd.pid", 0, 0, NULL },
 
 	{ "domains",		CT_PATH,	F(maps[MAP_DOMAINS]),	 "", 0, 0, NULL },
@@ -721,6 +721,10 @@ conf_line(struct conf_reader *r, char *line)
 		r->c->nlisten = 0;
 	if (r->seen[idx] == 0)
 		r->seen[idx] = r->line;
+	if (map_byname(k->name) >= 0)		/* for later messages */
+		r->c->map_line[map_byname(k->name)] = r->line;
+	if (strcmp(k->name, "tls_cert") == 0)
+		r->c->tls_line = r->line;
 	if (conf_set(r->c, k, val, r->dir, msg, sizeof(msg)) == -1)
 		return conf_error(r, r->line, "%s: %s", k->name, msg);
 	return 0;

@@ -52,9 +52,11 @@ struct conf {
 	char	pidfile[CONF_PATH_MAX];		/* "" = none */
 
 	char	maps[MAP_COUNT][CONF_PATH_MAX];	/* "" = map not used */
+	unsigned map_line[MAP_COUNT];		/* where each was set, 0 */
 
 	char	tls_cert[CONF_PATH_MAX];	/* "" = no STARTTLS */
 	char	tls_key[CONF_PATH_MAX];
+	unsigned tls_line;			/* line of tls_cert, 0 */
 
 	int	delay_reject;			/* bool, default yes */
 	int	local_part_fold;		/* bool: case-insensitive */

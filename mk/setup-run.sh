@@ -18,6 +18,10 @@ if [ "$(id -u)" = 0 ]; then
 		    useradd --system --no-create-home --home-dir /nonexistent \
 			--shell /usr/sbin/nologin "$u"
 	done
+	# mail and spool belong to the queue user (moatd creates them so;
+	# this mends folders an earlier run made as root)
+	chown -R moatq:moatq run/mail run/spool
+	chmod 700 run/mail run/spool
 fi
 
 for m in domains recipients access helo senders; do

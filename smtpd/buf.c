@@ -45,7 +45,7 @@ buf_reserve(struct buf *b, size_t extra)
 			return -1;
 		ncap *= 2;
 	}
-	if (ncap > b->max + 1)
+	if (b->max < SIZE_MAX && ncap > b->max + 1)
 		ncap = b->max + 1;
 	if ((p = realloc(b->data, ncap)) == NULL)
 		return -1;

@@ -13,6 +13,9 @@
 
 #include "log.h"
 
+/* Room kept at the end of a line for the " truncated=1" marker. */
+#define KV_RESERVE	sizeof(" truncated=1")
+
 static int	 log_fg = 1;
 static const char *log_ident = "moatd";
 static const char *log_proc = NULL;
@@ -76,12 +79,35 @@ log_escape(char *dst, size_t dstsize, const char *src, size_t n)
 	return o;
 }
 
+/* How long log_escape's output for val[0..n) is. */
+static size_t
+escaped_len(const char *val, size_t n)
+{
+	size_t i, len = 0;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)val[i];
+
+		if (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t')
+			len += 2;
+		else if (c < 0x20 || c >= 0x7f)
+			len += 4;
+		else
+			len += 1;
+	}
+	return len;
+}
+
 static void
 kv_raw(struct kv *k, const char *s, size_t n)
 {
-	if (k->len + n >= sizeof(k->line)) {
+	size_t room = sizeof(k->line) - KV_RESERVE - k->len;
+
+	if (k->len + KV_RESERVE > sizeof(k->line))
+		room = 0;
+	if (n > room) {
 		k->truncated = 1;
-		n = sizeof(k->line) - 1 - k->len;
+		n = room;
 	}
 	memcpy(k->line + k->len, s, n);
 	k->len += n;
@@ -112,11 +138,15 @@ needs_quotes(const char *v, size_t n)
 	return 0;
 }
 
+/*
+ * A value that does not fit is cut between whole escapes and its quotes
+ * are closed, so even a truncated line parses; kv_emit marks it.
+ */
 void
 kv_strn(struct kv *k, const char *key, const char *val, size_t n)
 {
 	char esc[LOG_LINE_MAX];
-	size_t el;
+	size_t el, klen = strlen(key), used, room;
 	int q;
 
 	if (val == NULL) {
@@ -124,9 +154,21 @@ kv_strn(struct kv *k, const char *key, const char *val, size_t n)
 		n = 0;
 	}
 	q = needs_quotes(val, n);
-	el = log_escape(esc, sizeof(esc), val, n);
+	used = k->len + 1 + klen + 1 + 2 + KV_RESERVE;	/* " key=" "" */
+	if (used >= sizeof(k->line)) {
+		k->truncated = 1;
+		return;
+	}
+	room = sizeof(k->line) - used;
+	if (escaped_len(val, n) > room) {
+		el = log_escape(esc, room + 1, val, n);
+		k->truncated = 1;
+		q = 1;
+	} else {
+		el = log_escape(esc, sizeof(esc), val, n);
+	}
 	kv_raw(k, " ", 1);
-	kv_raw(k, key, strlen(key));
+	kv_raw(k, key, klen);
 	kv_raw(k, q ? "=\"" : "=", q ? 2 : 1);
 	kv_raw(k, esc, el);
 	if (q)
@@ -198,8 +240,10 @@ log_write(int prio, const char *line)
 void
 kv_emit(struct kv *k)
 {
-	if (k->truncated)
-		kv_raw(k, " truncated=1", 12);
+	if (k->truncated) {
+		memcpy(k->line + k->len, " truncated=1", KV_RESERVE);
+		k->len += KV_RESERVE - 1;
+	}
 	log_write(LOG_INFO, k->line);
 }
 
@@ -218,8 +262,10 @@ log_vmsg(int prio, const char *event, int errnum, const char *fmt, va_list ap)
 	if (log_proc)
 		kv_str(&k, "proc", log_proc);
 	kv_str(&k, "msg", msg);
-	if (k.truncated)
-		kv_raw(&k, " truncated=1", 12);
+	if (k.truncated) {
+		memcpy(k.line + k.len, " truncated=1", KV_RESERVE);
+		k.len += KV_RESERVE - 1;
+	}
 	log_write(prio, k.line);
 }
 

@@ -70,6 +70,7 @@ static int	cmd_makemap(struct ctl *, int, char **);
 static int	cmd_query(struct ctl *, int, char **);
 static int	cmd_reload(struct ctl *, int, char **);
 static int	cmd_stop(struct ctl *, int, char **);
+static int	cmd_flush(struct ctl *, int, char **);
 
 static const struct ctl_cmd ctl_cmds[] = {
 	{ "makemap", "[-f] FILE|NAME... | [-f] -a",
@@ -79,6 +80,7 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "print what moatd's lookup of KEY in MAP returns", cmd_query },
 	{ "reload", "", "reload config and maps (SIGHUP)", cmd_reload },
 	{ "stop", "", "drain sessions and stop (SIGTERM)", cmd_stop },
+	{ "flush", "", "retry deferred deliveries now (SIGUSR1)", cmd_flush },
 };
 
 #define NCMDS	(sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
@@ -543,6 +545,12 @@ static int
 cmd_stop(struct ctl *ctl, int argc, char **argv)
 {
 	return ctl_signal(ctl, argc, SIGTERM, "stop requested");
+}
+
+static int
+cmd_flush(struct ctl *ctl, int argc, char **argv)
+{
+	return ctl_signal(ctl, argc, SIGUSR1, "flush requested");
 }
 
 int

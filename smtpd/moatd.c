@@ -50,16 +50,16 @@ check_setup(const struct conf *conf)
 			continue;
 		memset(&m, 0, sizeof(m));
 		if (map_open_path(&m, path) == -1) {
-			fprintf(stderr, "%s: map %s: cannot read %s (run "
-			    "moatctl makemap %s)\n", conf->file, map_name(i),
-			    path, map_name(i));
+			fprintf(stderr, "%s:%u: map %s: cannot read %s (run "
+			    "moatctl makemap %s)\n", conf->file,
+			    conf->map_line[i], map_name(i), path, map_name(i));
 			bad++;
 		}
 		map_close(&m);
 	}
 	ctx = tls_server_ctx(conf, err, sizeof(err));
 	if (ctx == NULL && err[0] != '\0') {
-		fprintf(stderr, "%s: %s\n", conf->file, err);
+		fprintf(stderr, "%s:%u: %s\n", conf->file, conf->tls_line, err);
 		bad++;
 	}
 	if (ctx != NULL)

@@ -301,6 +301,8 @@ start_worker(struct child *c)
 		worker_main(cf, c->slot, c->sock, listen_fds, nlisten,
 		    &smtp_id);
 	}
+	log_info("start", "smtp worker slot=%u pid=%ld", c->slot,
+	    (long)c->pid);
 	wire_worker_queue(c);
 }
 
@@ -512,11 +514,22 @@ reload(void)
 	char err[512];
 	size_t i;
 
+	SSL_CTX *tls;
+
 	if (conf_load(&fresh, cf_path, err, sizeof(err)) == -1) {
 		log_warnx("reload refused, keeping the running config: %s",
 		    err);
 		return;
 	}
+	/* new workers that cannot load the key would leave nobody listening */
+	tls = tls_server_ctx(&fresh, err, sizeof(err));
+	if (tls == NULL && err[0] != '\0') {
+		log_warnx("reload refused, keeping the running config: %s",
+		    err);
+		return;
+	}
+	if (tls != NULL)
+		SSL_CTX_free(tls);
 	if (fresh.nlisten != cf->nlisten ||
 	    memcmp(fresh.listen, cf->listen, sizeof(fresh.listen)) != 0)
 		log_warnx("reload: listen addresses changed; they take "
@@ -606,6 +619,16 @@ stop_step(time_t now)
 }
 
 static void
+flush_queue(void)
+{
+	struct frame f;
+
+	frame_init(&f, FRAME_FLUSH);
+	send_frame(QUEUE, &f, -1);
+	log_info("flush", "deferred deliveries retried now");
+}
+
+static void
 handle_signals(void)
 {
 	struct signalfd_siginfo si;
@@ -623,6 +646,9 @@ handle_signals(void)
 		case SIGINT:
 			stop_begin();
 			break;
+		case SIGUSR1:
+			flush_queue();
+			break;
 		}
 	}
 }
@@ -638,6 +664,7 @@ setup_signals(void)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGUSR1);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
 		fatal("sigprocmask");
 	if ((sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)

@@ -93,7 +93,7 @@ session_reply(struct session *s, int code, const char *enh,
 		n = buf_appendf(&s->out, "%d %s\r\n", code, text);
 	if (n == -1) {
 		/* the client is not reading its replies: give up on it */
-		s->state = S_CLOSING;
+		session_closing(s, "not-reading");
 		buf_reset(&s->out);
 	}
 }
@@ -136,14 +136,15 @@ session_log_reject(struct session *s, const char *stage,
 	kv_str(&k, "stage", stage);
 	kv_str(&k, "class", v->cls);
 	kv_str(&k, "ip", s->ip);
-	if (s->helo_seen)
+	if (s->helo[0] != '\0')
 		kv_str(&k, "helo", s->helo);
 	if (s->tx != NULL)
 		kv_str(&k, "from", s->tx->sender.null ? "" :
 		    s->tx->sender.text);
 	if (rcpt != NULL)
 		kv_str(&k, "to", rcpt);
-	kv_int(&k, "code", v->code);
+	if (v->code != 0)
+		kv_int(&k, "code", v->code);
 	kv_str(&k, "reply", v->text);
 	kv_emit(&k);
 }
@@ -172,6 +173,15 @@ session_log_disconnect(struct session *s, const char *reason)
 		kv_str(&k, "tls", tls_describe(s->ssl, tls, sizeof(tls)));
 	kv_str(&k, "reason", reason);
 	kv_emit(&k);
+}
+
+/* Say goodbye: close once what is written has gone out. */
+void
+session_closing(struct session *s, const char *reason)
+{
+	s->state = S_CLOSING;
+	if (s->close_reason == NULL)
+		s->close_reason = reason;
 }
 
 /* Close now; memory is freed after this loop turn (events may follow). */
@@ -218,8 +228,7 @@ session_flush(struct session *s)
 		return;
 	}
 	if (r == 0 && s->state == S_CLOSING) {
-		session_close(s, s->nbad > wk->conf->max_bad_commands ?
-		    "errors" : "closed");
+		session_close(s, s->close_reason ? s->close_reason : "closed");
 		return;
 	}
 	worker_update_events(s);
@@ -240,7 +249,7 @@ session_process(struct session *s)
 			/* shutting down: the transaction is over, so are we */
 			session_reply(s, 421, "4.3.2", "%s Service shutting "
 			    "down", wk->conf->hostname);
-			s->state = S_CLOSING;
+			session_closing(s, "shutdown");
 			break;
 		}
 		if (s->state == S_DATA) {
@@ -265,7 +274,7 @@ session_process(struct session *s)
 			if (s->nbad > wk->conf->max_bad_commands) {
 				session_reply(s, 421, "4.7.0", "%s Error: "
 				    "too many errors", wk->conf->hostname);
-				s->state = S_CLOSING;
+				session_closing(s, "errors");
 			}
 			continue;
 		}
@@ -378,7 +387,7 @@ session_timer(struct session *s, time_t now)
 	session_reply(s, 421, "4.4.2", "%s Error: %s", wk->conf->hostname,
 	    strcmp(why, "shutdown") == 0 ? "service shutting down" :
 	    "timeout exceeded");
-	s->state = S_CLOSING;
+	session_closing(s, why);
 	session_flush(s);
 	if (s->state != S_DEAD)
 		session_close(s, why);
@@ -395,7 +404,7 @@ session_drain(struct session *s)
 		return;		/* session_process ends it after the transaction */
 	session_reply(s, 421, "4.3.2", "%s Service shutting down",
 	    wk->conf->hostname);
-	s->state = S_CLOSING;
+	session_closing(s, "shutdown");
 	session_flush(s);
 }
 
@@ -415,6 +424,7 @@ session_commit_result(struct session *s, int ok, const char *qid, int code,
 		kv_begin(&k, "defer");
 		kv_str(&k, "stage", "data");
 		kv_str(&k, "class", "queue");
+		kv_int(&k, "code", code);
 	}
 	kv_id(&k, "session", s->id);
 	kv_str(&k, "qid", s->tx->qid);

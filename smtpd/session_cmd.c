@@ -68,7 +68,7 @@ session_bad(struct session *s, int code, const char *enh, const char *text)
 	if (s->nbad > wk->conf->max_bad_commands) {
 		session_reply(s, 421, "4.7.0", "%s Error: too many errors",
 		    wk->conf->hostname);
-		s->state = S_CLOSING;
+		session_closing(s, "errors");
 		return;
 	}
 	session_reply(s, code, enh, "%s", text);
@@ -82,7 +82,7 @@ session_protocol_close(struct session *s, const char *what)
 	verdict_set(&v, V_REJECT, 554, "5.5.0", "protocol", "%s", what);
 	session_log_reject(s, "command", &v, NULL);
 	session_reply(s, 554, "5.5.0", "Error: %s", what);
-	s->state = S_CLOSING;
+	session_closing(s, "protocol");
 }
 
 void
@@ -125,7 +125,7 @@ session_command(struct session *s, const char *line, size_t len,
 	if (++s->ncmds > wk->conf->max_commands) {
 		session_reply(s, 421, "4.7.0", "%s Error: too many commands",
 		    wk->conf->hostname);
-		s->state = S_CLOSING;
+		session_closing(s, "commands");
 		return;
 	}
 	err = cmd_parse(line, len, &c);
@@ -495,7 +495,8 @@ data_refused(struct session *s, int code, const char *enh, const char *cls,
 {
 	struct verdict v;
 
-	verdict_set(&v, V_REJECT, code, enh, cls, "%s", text);
+	verdict_set(&v, code >= 500 ? V_REJECT : V_TEMPFAIL, code, enh, cls,
+	    "%s", text);
 	session_log_reject(s, "data", &v, NULL);
 	tx_free(s);
 	s->state = S_CMD;
@@ -592,7 +593,7 @@ static void
 cmd_quit(struct session *s, const char *arg, size_t len)
 {
 	session_reply(s, 221, "2.0.0", "Bye");
-	s->state = S_CLOSING;
+	session_closing(s, "quit");
 }
 
 static void

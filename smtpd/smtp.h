@@ -110,6 +110,7 @@ struct session {
 	time_t		 deadline;		/* next timeout */
 	time_t		 session_deadline;
 
+	const char	*close_reason;		/* for the disconnect line */
 	unsigned	 ncmds, nbad, nmsgs, nrcpt_ok, nrcpt_bad;
 	unsigned	 epoll_events;		/* what is registered */
 	int		 kicked;		/* in the kick list */
@@ -168,6 +169,7 @@ void	session_commit_result(struct session *, int ok, const char *qid,
 void	session_drain(struct session *);
 void	session_close(struct session *, const char *reason);
 void	session_free(struct session *);
+void	session_closing(struct session *, const char *reason);
 void	session_reply(struct session *, int code, const char *enh,
 	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void	session_log_reject(struct session *, const char *stage,

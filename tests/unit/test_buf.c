@@ -28,7 +28,8 @@ holds(const struct buf *b, const char *want, size_t n)
 	if (n == 0)
 		return b->data == NULL || b->data[0] == '\0';
 	return b->data != NULL && memcmp(b->data, want, n) == 0 &&
-	    b->data[n] == '\0' && b->cap > n && b->cap <= b->max + 1;
+	    b->data[n] == '\0' && b->cap > n &&
+	    (b->max == SIZE_MAX || b->cap <= b->max + 1);
 }
 
 struct cap_case {

@@ -248,7 +248,7 @@ chk_defaults(const struct conf *c)
 	    c->workers == 0 && strcmp(c->user, "moat") == 0 &&
 	    strcmp(c->queue_user, "moatq") == 0 &&
 	    strcmp(c->spool, "/var/spool/moat") == 0 &&
-	    strcmp(c->mail_root, "/var/mail") == 0 &&
+	    strcmp(c->mail_root, "/var/vmail") == 0 &&
 	    strcmp(c->pidfile, "/run/moatd.pid") == 0 &&
 	    c->maps[MAP_RECIPIENTS][0] == '\0' && c->tls_cert[0] == '\0' &&
 	    c->delay_reject == 1 && c->local_part_fold == 1 &&
@@ -494,6 +494,10 @@ test_print_roundtrip(void)
 	    "reload printed: %s", err);
 	memset(a.file, 0, sizeof(a.file));
 	memset(b.file, 0, sizeof(b.file));
+	/* where a key was set differs between the two files, by design */
+	memset(a.map_line, 0, sizeof(a.map_line));
+	memset(b.map_line, 0, sizeof(b.map_line));
+	a.tls_line = b.tls_line = 0;
 	CHECK(memcmp(&a, &b, sizeof(a)) == 0, "printed config differs");
 	(void)unlink(path);
 	(void)unlink(printed);
