@@ -346,3 +346,27 @@ def test_kill9_worker_and_queue_under_load():
         assert not extra, f"delivered without a 250: {sorted(extra)[:20]}"
     finally:
         srv.close()
+
+
+def test_moatctl_flush_retries_deferred_now():
+    srv = Moat(retry_min="1h", retry_max="2h")
+    try:
+        os.makedirs(os.path.join(srv.dir, "mail"), exist_ok=True)
+        blocker = os.path.join(srv.dir, "mail", "alice")
+        with open(blocker, "w") as f:
+            f.write("not a folder")
+        c = srv.client()
+        code, _ = send_message(c, body="Subject: flushed\r\n\r\nx\r\n")
+        assert code == 250
+        c.expect("QUIT", 221)
+        srv.wait_log(lambda e, kv: e == "defer" and kv.get("rcpt") == "alice@example.test")
+        os.unlink(blocker)
+        time.sleep(1.5)
+        assert srv.messages("alice") == []     # the back-off is an hour
+        p = subprocess.run([MOATCTL, "-f", srv.conf_path, "flush"],
+                           capture_output=True, text=True, env=srv.env())
+        assert p.returncode == 0, p
+        msgs = srv.wait_messages("alice", 1, timeout=10)
+        assert any(b"flushed" in x for x in msgs)
+    finally:
+        srv.close()
