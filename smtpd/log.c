@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "log.h"
 
 /* Room kept at the end of a line for the " truncated=1" marker. */
@@ -219,22 +220,49 @@ kv_id(struct kv *k, const char *key, uint64_t id)
 	kv_str(k, key, tmp);
 }
 
+/*
+ * Foreground lines: "TIME.mmm moatd[PID]: LINE\n" in one write(2), so
+ * lines of several processes sharing stderr never interleave.  The time
+ * prefix is formatted once a second.
+ */
+static void
+log_write_stderr(const char *line)
+{
+	static time_t cached_sec = -1;
+	static char ts[32];
+	static size_t tslen;
+	char out[LOG_LINE_MAX + 128];
+	struct timespec now;
+	struct tm tm;
+	size_t n, len;
+	int h;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (now.tv_sec != cached_sec) {
+		cached_sec = now.tv_sec;
+		localtime_r(&now.tv_sec, &tm);
+		tslen = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	}
+	h = snprintf(out, sizeof(out), "%.*s.%03ld %s[%ld]: ", (int)tslen, ts,
+	    now.tv_nsec / 1000000, log_ident, (long)getpid());
+	if (h < 0 || (size_t)h >= sizeof(out))
+		return;
+	len = strlen(line);
+	n = sizeof(out) - (size_t)h - 1;
+	if (len > n)
+		len = n;
+	memcpy(out + h, line, len);
+	out[(size_t)h + len] = '\n';
+	(void)fd_write_all(STDERR_FILENO, out, (size_t)h + len + 1);
+}
+
 static void
 log_write(int prio, const char *line)
 {
-	if (log_fg) {
-		char ts[32];
-		struct timespec now;
-		struct tm tm;
-
-		clock_gettime(CLOCK_REALTIME, &now);
-		localtime_r(&now.tv_sec, &tm);
-		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-		fprintf(stderr, "%s.%03ld %s[%ld]: %s\n", ts,
-		    now.tv_nsec / 1000000, log_ident, (long)getpid(), line);
-	} else {
+	if (log_fg)
+		log_write_stderr(line);
+	else
 		syslog(prio, "%s", line);
-	}
 }
 
 void
