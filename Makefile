@@ -57,10 +57,12 @@ run: deps
 	@sh mk/setup-run.sh
 	exec ./moatd -d -f run/etc/moat.conf
 
-# Every test: unit tests and integration tests against the daemon built
-# with ASan and UBSan; ends with "N passed, N failed".
+# The same set-up as run, then every test: the fuzz corpus replayed, unit
+# tests and integration tests against the daemon built with ASan and
+# UBSan; ends with "N passed, N failed".
 check: deps
 	@$(MAKE) --no-print-directory all san
+	@sh mk/setup-run.sh
 	@$(MAKE) --no-print-directory -C tests/fuzz replay
 	@python3 tests/run.py
 
