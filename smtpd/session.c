@@ -50,8 +50,6 @@ struct session *
 session_new(int fd, const struct sockaddr *sa, socklen_t salen)
 {
 	struct session *s;
-	socklen_t llen;
-	unsigned lport;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
@@ -62,10 +60,6 @@ session_new(int fd, const struct sockaddr *sa, socklen_t salen)
 	memcpy(&s->peer, sa, salen);
 	s->peerlen = salen;
 	sockaddr_text(sa, s->ip, sizeof(s->ip), &s->port);
-	llen = sizeof(s->local);
-	if (getsockname(fd, (struct sockaddr *)&s->local, &llen) == 0)
-		sockaddr_text((struct sockaddr *)&s->local, s->local_ip,
-		    sizeof(s->local_ip), &lport);
 	buf_init(&s->in, SMTP_IN_MAX);
 	buf_init(&s->out, SMTP_OUT_MAX);
 	clock_gettime(CLOCK_REALTIME, &s->start);
@@ -197,8 +191,7 @@ session_close(struct session *s, const char *reason)
 	session_log_disconnect(s, reason);
 	tx_free(s);
 	sio_shutdown(s);
-	epoll_ctl(wk->epfd, EPOLL_CTL_DEL, s->fd, NULL);
-	close(s->fd);
+	close(s->fd);		/* also leaves the epoll set: fd never dup'ed */
 	s->fd = -1;
 	s->ev.fd = -1;
 	limits_close((struct sockaddr *)&s->peer);

@@ -34,6 +34,8 @@
 
 enum ev_kind { EV_LISTEN, EV_SESSION, EV_QUEUE, EV_PARENT };
 
+#define EV_UNREGISTERED	0xffffffffu	/* session fd not in the epoll set */
+
 struct evsrc {
 	enum ev_kind	kind;
 	int		fd;
@@ -91,8 +93,6 @@ struct session {
 	socklen_t	 peerlen;
 	char		 ip[64];
 	unsigned	 port;
-	struct sockaddr_storage local;
-	char		 local_ip[64];
 
 	char		 helo[ADDR_DOMAIN_MAX + 1];
 	int		 helo_seen;

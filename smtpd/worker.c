@@ -125,7 +125,8 @@ worker_update_events(struct session *s)
 		return;
 	e.events = want;
 	e.data.ptr = &s->ev;
-	if (epoll_ctl(wk->epfd, EPOLL_CTL_MOD, s->fd, &e) == -1) {
+	if (epoll_ctl(wk->epfd, s->epoll_events == EV_UNREGISTERED ?
+	    EPOLL_CTL_ADD : EPOLL_CTL_MOD, s->fd, &e) == -1) {
 		log_warn("epoll_ctl mod");
 		session_close(s, "internal");
 		return;
@@ -331,8 +332,7 @@ worker_accept_one(int fd, struct sockaddr_storage *ss, socklen_t sslen)
 	}
 	limits_open((struct sockaddr *)ss);
 	worker_link(s);
-	s->epoll_events = 0;
-	epoll_add(&s->ev, 0);
+	s->epoll_events = EV_UNREGISTERED;	/* added once the banner is out */
 	session_start(s);
 	if (s->state == S_DEAD)
 		return;
