@@ -10,7 +10,9 @@
  * entries are ever delivered.  The worker alone knows whether the 250
  * reached the client, hence the rules:
  *
- *   - CONFIRM: mark C in place, fdatasync, CONFIRM_OK, deliver;
+ *   - CONFIRM: mark C in place, deliver in this loop turn if the slice
+ *     reaches it, then CONFIRM_OK once the entry is delivered or, if it
+ *     is still queued, once its mark is fdatasynced (commit_acks);
  *   - ABORT, or the worker's channel closing while the entry is still U:
  *     the client saw no 250 and will send again, so discard it;
  *   - at start-up, U entries wait QUEUE_GRACE_MS for a worker to resend
@@ -157,20 +159,20 @@ has_room(struct queue *q)
 }
 
 static int
-pending_push(struct queue *q, unsigned chan, uint64_t ticket,
+pending_push(struct pendlist *l, unsigned chan, uint64_t ticket,
     const char *qid)
 {
 	struct pending *p;
 
-	if (q->npend == q->pendcap) {
-		size_t ncap = q->pendcap ? q->pendcap * 2 : 64;
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 64;
 
-		if ((p = reallocarray(q->pend, ncap, sizeof(*p))) == NULL)
+		if ((p = reallocarray(l->v, ncap, sizeof(*p))) == NULL)
 			return -1;
-		q->pend = p;
-		q->pendcap = ncap;
+		l->v = p;
+		l->cap = ncap;
 	}
-	p = &q->pend[q->npend++];
+	p = &l->v[l->n++];
 	p->chan = chan;
 	p->ticket = ticket;
 	memcpy(p->qid, qid, QID_LEN + 1);
@@ -200,7 +202,7 @@ commit_store(struct queue *q, struct chan *c, struct commit_req *r, int fd)
 		return -1;
 	}
 	if ((m = msg_new()) == NULL ||
-	    pending_push(q, c->id, r->ticket, r->qid) == -1) {
+	    pending_push(&q->pend, c->id, r->ticket, r->qid) == -1) {
 		log_warn("queue: commit qid=%s", r->qid);
 		spool_remove(&q->sp, r->qid);
 		spool_env_free(&env);
@@ -257,13 +259,13 @@ commit_flush(struct queue *q)
 	size_t i;
 	int r;
 
-	if (q->npend == 0)
+	if (q->pend.n == 0)
 		return;
 	if ((r = spool_sync_queue(&q->sp)) == -1)
 		log_warn("queue: fsync of queue/ failed, %zu commits refused",
-		    q->npend);
-	for (i = 0; i < q->npend; i++) {
-		p = &q->pend[i];
+		    q->pend.n);
+	for (i = 0; i < q->pend.n; i++) {
+		p = &q->pend.v[i];
 		if ((m = msg_find(&q->tab, p->qid)) == NULL)
 			continue;	/* aborted or its worker is gone */
 		if (r == 0) {
@@ -276,7 +278,7 @@ commit_flush(struct queue *q)
 			    "4.3.0", "Error: queue file write error");
 		}
 	}
-	q->npend = 0;
+	q->pend.n = 0;
 }
 
 /* ---- CONFIRM and ABORT ---- */
@@ -290,6 +292,19 @@ decode_qid(struct frame *f, char *qid)
 	if (!spool_qid_valid(qid))
 		return "bad queue id";
 	return NULL;
+}
+
+/* Answer now, or (for a known entry) at the end of the turn. */
+static void
+confirm_reply(struct queue *q, struct chan *c, struct qmsg *m)
+{
+	if (m != NULL && pending_push(&q->acks, c->id, 0, m->env.qid) == 0)
+		return;
+	if (m != NULL && spool_sync_entry(&q->sp, m->env.qid) == -1) {
+		log_warn("queue: sync of qid=%s failed", m->env.qid);
+		return;		/* no CONFIRM_OK: the worker keeps it */
+	}
+	reply_qid(q, c, FRAME_CONFIRM_OK, 0, m ? m->env.qid : "");
 }
 
 static const char *
@@ -308,20 +323,51 @@ commit_confirm(struct queue *q, struct chan *c, struct frame *f)
 	if (m == NULL) {
 		log_warnx("queue: confirm for unknown qid=%s (delivered "
 		    "already, or discarded after the grace period)", qid);
-	} else if (m->env.state != SPOOL_CONFIRMED) {
+		reply_qid(q, c, FRAME_CONFIRM_OK, 0, qid);
+		return NULL;
+	}
+	if (m->env.state != SPOOL_CONFIRMED) {
 		/* the client has our 250: from here on it is never dropped */
 		m->owner = 0;
+		msg_move(&q->tab, m, QL_READY);
 		if (spool_confirm(&q->sp, &m->env) == -1) {
 			log_warn("queue: confirm qid=%s not recorded; "
 			    "delivering it anyway", qid);
 			m->env.state = SPOOL_CONFIRMED;
-			msg_move(&q->tab, m, QL_READY);
 			return NULL;	/* no CONFIRM_OK: the worker keeps it */
 		}
-		msg_move(&q->tab, m, QL_READY);
 	}
-	reply_qid(q, c, FRAME_CONFIRM_OK, 0, qid);
+	confirm_reply(q, c, m);
 	return NULL;
+}
+
+/*
+ * The turn's CONFIRM_OK replies, after its delivery slice.  An entry
+ * that is gone was delivered to every recipient (or held): the maildir
+ * copies are durable, so the confirmation no longer matters.  An entry
+ * still queued has its C mark fdatasynced first.  Either way the worker
+ * learns that the message is safe only once it is.
+ */
+void
+commit_acks(struct queue *q)
+{
+	struct pending *p;
+	size_t i;
+
+	for (i = 0; i < q->acks.n; i++) {
+		p = &q->acks.v[i];
+		if (msg_find(&q->tab, p->qid) != NULL &&
+		    spool_sync_entry(&q->sp, p->qid) == -1) {
+			if (errno == ENOENT)
+				continue;	/* vanished: logged on delivery */
+			log_warn("queue: sync of confirmed qid=%s failed; "
+			    "the worker keeps the confirmation", p->qid);
+			continue;
+		}
+		reply_qid(q, chan_by_id(q, p->chan), FRAME_CONFIRM_OK, 0,
+		    p->qid);
+	}
+	q->acks.n = 0;
 }
 
 static const char *

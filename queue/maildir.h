@@ -46,12 +46,53 @@ int	maildir_name(char *name, size_t namesize, time_t ctime,
 	    const char *qid, unsigned idx, const char *hostname);
 
 /*
- * Deliver src to path/new/name for rcpt.  mail_root is created never;
- * folders below it (for a relative target) and path/{tmp,new,cur} are
- * created 0700 when missing.  check_cur: also look in cur/ for the name
- * (with any ":2,flags" suffix), for an entry recovered after a crash, in
- * case a reader already moved our earlier copy out of new/.
- * 0 delivered now, 1 already there, -1 failed (reason in err; errno).
+ * One delivery in phases, so a batch of deliveries shares its syncs:
+ * maildir_start() for every message of the batch (create tmp/NAME,
+ * write it, start its write-back), then maildir_sync() for each (fsync:
+ * the file system merges the journal commits of files written together),
+ * maildir_link() for each, one maildir_sync_new() per distinct new/
+ * folder, and maildir_end() for each.  A delivery counts only once its
+ * new/ has been synced.  Every step is a no-op for a job already done or
+ * failed, so the caller runs all steps over the whole batch.
+ */
+enum maildir_state { MJ_FAILED = -1, MJ_NONE, MJ_WRITTEN, MJ_SYNCED,
+	MJ_LINKED, MJ_EXISTING, MJ_DONE };
+
+struct maildir_job {
+	enum maildir_state state;
+	int		 existed;	/* the name was there before us */
+	int		 tfd, nfd, fd;	/* tmp/, new/, tmp/NAME */
+	dev_t		 ndev;		/* new/, to find a batch's folders */
+	ino_t		 nino;
+	char		 name[MAILDIR_NAME_MAX];
+	char		 err[256];
+};
+
+/*
+ * Open path (folders below mail_root and path/{tmp,new,cur} are created
+ * 0700 when missing; mail_root never is) and write src to tmp/name with
+ * Return-Path and Delivered-To for rcpt.  check_cur: also look in cur/
+ * for the name (with any ":2,flags" suffix), for an entry recovered after
+ * a crash, in case a reader already moved our earlier copy out of new/.
+ * Sets j->state: MJ_WRITTEN, MJ_EXISTING (delivered before: nothing
+ * written; still needs maildir_sync_new) or MJ_FAILED (reason in j->err).
+ */
+void	maildir_start(struct maildir_job *j, const char *mail_root,
+	    const char *path, const char *name, const struct maildir_src *,
+	    const char *rcpt, int check_cur);
+void	maildir_sync(struct maildir_job *);	/* fsync tmp/NAME */
+void	maildir_link(struct maildir_job *);	/* tmp/NAME -> new/NAME */
+/* fsync j's new/; every job of the batch in the same folder (the same
+ * new/ device and inode) is settled by it.  Call it for each job. */
+void	maildir_sync_new(struct maildir_job *jobs, size_t n, size_t j);
+/* Close the job's descriptors: 0 delivered now, 1 already there, -1
+ * failed (reason in j->err). */
+int	maildir_end(struct maildir_job *);
+
+/*
+ * Deliver src to path/new/name for rcpt: all the steps above for one
+ * message.  0 delivered now, 1 already there, -1 failed (reason in err;
+ * errno).
  */
 int	maildir_deliver(const char *mail_root, const char *path,
 	    const char *name, const struct maildir_src *, const char *rcpt,

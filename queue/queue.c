@@ -194,6 +194,7 @@ loop_turn(struct queue *q)
 	msg_due(&q->tab, now);
 	if (can_deliver(q, now))
 		deliver_slice(q);
+	commit_acks(q);
 	if (q->draining && !deliver_busy(q) && (commit_outstanding(q) == 0 ||
 	    queue_now_ms() >= q->drain_until))
 		queue_exit(q);

@@ -7,13 +7,16 @@
  * per smtp worker, all SOCK_SEQPACKET, all non-blocking.  Each loop turn:
  *
  *   1. read frames: commits are written and fsynced at once, confirms
- *      marked and fdatasynced at once;
+ *      marked in place (not synced yet) and made ready;
  *   2. group commit: one fsync of queue/ covers every commit of the
  *      turn, and only then do their COMMIT_OK replies go out;
  *   3. timers: deferred messages that are due move to the ready list,
  *      recovered unconfirmed entries past their grace are discarded;
- *   4. one bounded slice of deliveries (a few recipients, a few tens of
- *      milliseconds), so a long delivery never starves commits.
+ *   4. one bounded slice of deliveries (a batch of recipients, a few
+ *      tens of milliseconds), so a long delivery never starves commits;
+ *   5. CONFIRM_OK for the turn's confirms: an entry the slice delivered
+ *      and removed needs nothing more; one still queued has its mark
+ *      fdatasynced first.
  *
  * The protocol, the spool layout and the crash windows are described in
  * queue/README.md.  The rest of this header is shared by the queue's own
@@ -37,8 +40,12 @@ void	queue_main(const struct conf *, int parent_sock)
 
 /* Recovered unconfirmed entries wait this long for a resent CONFIRM. */
 #define QUEUE_GRACE_MS		15000
-/* One delivery slice: at most this many recipients or milliseconds. */
-#define QUEUE_SLICE_RCPTS	8
+/*
+ * One delivery slice: at most this many recipients or milliseconds.  A
+ * slice is one batch whose files share their fsyncs (deliver.c); each
+ * recipient holds about four descriptors until the batch ends.
+ */
+#define QUEUE_SLICE_RCPTS	64
 #define QUEUE_SLICE_MS		50
 /* On DRAIN, wait at most this long for outstanding confirmations. */
 #define QUEUE_DRAIN_MS		5000
@@ -113,6 +120,12 @@ struct pending {
 	char		 qid[QID_LEN + 1];
 };
 
+/* Replies that wait for the end of the loop turn. */
+struct pendlist {
+	struct pending	*v;
+	size_t		 n, cap;
+};
+
 struct queue {
 	const struct conf *conf;
 	int		 ep;
@@ -122,8 +135,8 @@ struct queue {
 	LIST_HEAD(, chan) chans;
 	unsigned	 next_id;
 	struct msgtab	 tab;
-	struct pending	*pend;
-	size_t		 npend, pendcap;
+	struct pendlist	 pend;		/* COMMIT_OK after the group fsync */
+	struct pendlist	 acks;		/* CONFIRM_OK, see commit_acks() */
 	int64_t		 grace_until;	/* 0: no recovered entries waiting */
 	int		 draining;
 	int64_t		 drain_until;
@@ -151,6 +164,7 @@ const char *queue_parent_frame(struct queue *, struct frame *);
 
 /* commit.c: the worker side of the protocol */
 void	 commit_flush(struct queue *);	/* group fsync, then replies */
+void	 commit_acks(struct queue *);	/* CONFIRM_OK, after deliveries */
 void	 commit_chan_closed(struct queue *, unsigned chan_id);
 void	 commit_recover(struct queue *);
 void	 commit_grace_expired(struct queue *);

@@ -356,8 +356,7 @@ spool_confirm(struct spool *sp, struct spool_env *e)
 
 	if ((fd = openat(sp->queuefd, e->qid, O_WRONLY | O_CLOEXEC)) == -1)
 		return -1;
-	if (spool_mark(fd, e->state_off, SPOOL_CONFIRMED) == -1 ||
-	    fdatasync(fd) == -1) {
+	if (spool_mark(fd, e->state_off, SPOOL_CONFIRMED) == -1) {
 		saved = errno;
 		close(fd);
 		errno = saved;
@@ -369,3 +368,18 @@ spool_confirm(struct spool *sp, struct spool_env *e)
 	return 0;
 }
 
+int
+spool_sync_entry(struct spool *sp, const char *qid)
+{
+	int fd, saved;
+
+	if ((fd = openat(sp->queuefd, qid, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	if (fdatasync(fd) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return close(fd);
+}

@@ -137,8 +137,14 @@ int	spool_load_fd(int fd, const char *qid, struct spool_env *);
 int	spool_open_entry(struct spool *, const char *qid);
 /* One byte in place: pwrite at off.  0 or -1. */
 int	spool_mark(int fd, off_t off, char byte);
-/* Mark confirmed and fdatasync.  0 or -1. */
+/*
+ * Mark confirmed in place, without a sync: the caller either delivers
+ * the entry (after which the mark no longer matters) or makes the mark
+ * durable with spool_sync_entry() before it acknowledges.  0 or -1.
+ */
 int	spool_confirm(struct spool *, struct spool_env *);
+/* fdatasync queue/QID (its marks).  0 or -1. */
+int	spool_sync_entry(struct spool *, const char *qid);
 
 int	spool_remove(struct spool *, const char *qid);
 /* rename queue/QID to hold/QID, fsync both folders. */

@@ -324,6 +324,47 @@ failure_checks(const struct maildir_src *src)
 	}
 }
 
+/*
+ * A batch: three new messages in two maildirs, one already delivered and
+ * one that fails at the start; each step runs over the whole batch, as
+ * the queue does, and each job ends with its own result.
+ */
+static void
+batch_checks(const struct maildir_src *src, const char *path,
+    const char *done)
+{
+	struct maildir_job j[5];
+	char other[256], p[1024];
+	int r[5];
+	size_t i, n = 5;
+
+	snprintf(other, sizeof(other), "%s/example.test/bob", root);
+	maildir_start(&j[0], root, path, "b1", src, "alice@example.test", 0);
+	maildir_start(&j[1], root, other, "b2", src, "bob@example.test", 0);
+	maildir_start(&j[2], root, path, "b3", src, "alice@example.test", 0);
+	maildir_start(&j[3], root, path, done, src, "alice@example.test", 0);
+	maildir_start(&j[4], "/nonexistent-moat-root", "/nonexistent-moat-root"
+	    "/x", "b4", src, "a@b", 0);
+	for (i = 0; i < n; i++)
+		maildir_sync(&j[i]);
+	for (i = 0; i < n; i++)
+		maildir_link(&j[i]);
+	for (i = 0; i < n; i++)
+		maildir_sync_new(j, n, i);
+	for (i = 0; i < n; i++)
+		r[i] = maildir_end(&j[i]);
+	CHECK(r[0] == 0 && r[1] == 0 && r[2] == 0, "batch delivered: %d %d %d",
+	    r[0], r[1], r[2]);
+	CHECK(r[3] == 1, "batch: already there: %d", r[3]);
+	CHECK(r[4] == -1 && j[4].err[0] != '\0', "batch: failure kept: %d",
+	    r[4]);
+	check_content(path, "b1");
+	check_content(path, "b3");
+	snprintf(p, sizeof(p), "%s/new/b2", other);
+	CHECK(access(p, F_OK) == 0, "batch: bob's copy in his new/");
+	CHECK(count_files("tmp") == 0, "batch: tmp/ empty");
+}
+
 static void
 test_deliver(void)
 {
@@ -340,6 +381,7 @@ test_deliver(void)
 	    "mx.example.test");
 	deliver_checks(&src, path, name);
 	cur_checks(&src, path, name);
+	batch_checks(&src, path, name);
 	failure_checks(&src);
 	close(fd);
 }
