@@ -2,10 +2,11 @@
  * commit: the worker side of the protocol (COMMIT, CONFIRM, ABORT) and
  * recovery of the spool at start-up.
  *
- * A commit is written and fsynced when its frame arrives, but its
- * COMMIT_OK waits for the end of the loop turn, where one fsync of queue/
- * covers every rename of the turn (group commit): the reply is never sent
- * before the entry's name is durable.  A committed entry is unconfirmed
+ * A commit is written to tmp/ when its frame arrives; at the end of the
+ * loop turn every file of the turn is fsynced and renamed into queue/,
+ * and one fsync of queue/ covers every rename (group commit).  Only then
+ * does COMMIT_OK go out: the reply is never sent before the entry and
+ * its name are durable.  A committed entry is unconfirmed
  * (state U) until the worker says the client has our 250; only confirmed
  * entries are ever delivered.  The worker alone knows whether the 250
  * reached the client, hence the rules:
@@ -160,7 +161,7 @@ has_room(struct queue *q)
 
 static int
 pending_push(struct pendlist *l, unsigned chan, uint64_t ticket,
-    const char *qid)
+    const char *qid, int fd)
 {
 	struct pending *p;
 
@@ -175,6 +176,7 @@ pending_push(struct pendlist *l, unsigned chan, uint64_t ticket,
 	p = &l->v[l->n++];
 	p->chan = chan;
 	p->ticket = ticket;
+	p->fd = fd;
 	memcpy(p->qid, qid, QID_LEN + 1);
 	return 0;
 }
@@ -186,6 +188,7 @@ commit_store(struct queue *q, struct chan *c, struct commit_req *r, int fd)
 	struct spool_env env;
 	const char *why;
 	struct qmsg *m;
+	int sfd;
 
 	if (spool_env_init(&env, r->qid, time(NULL), r->ip, r->ptr, r->helo,
 	    r->sender, r->rcpt, r->nrcpt, &why) == -1) {
@@ -194,7 +197,7 @@ commit_store(struct queue *q, struct chan *c, struct commit_req *r, int fd)
 		    "Error: message not queued, try again later");
 		return -1;
 	}
-	if (spool_commit(&q->sp, &env, fd, r->size) == -1) {
+	if ((sfd = spool_commit_start(&q->sp, &env, fd, r->size)) == -1) {
 		log_warn("queue: commit qid=%s", r->qid);
 		spool_env_free(&env);
 		reply_fail(q, c, r->ticket, 451, "4.3.0",
@@ -202,9 +205,9 @@ commit_store(struct queue *q, struct chan *c, struct commit_req *r, int fd)
 		return -1;
 	}
 	if ((m = msg_new()) == NULL ||
-	    pending_push(&q->pend, c->id, r->ticket, r->qid) == -1) {
+	    pending_push(&q->pend, c->id, r->ticket, r->qid, sfd) == -1) {
 		log_warn("queue: commit qid=%s", r->qid);
-		spool_remove(&q->sp, r->qid);
+		spool_commit_cancel(&q->sp, r->qid, sfd);
 		spool_env_free(&env);
 		free(m);
 		reply_fail(q, c, r->ticket, 451, "4.3.0",
@@ -251,6 +254,33 @@ commit_msg(struct queue *q, struct chan *c, struct frame *f)
 	return NULL;
 }
 
+/*
+ * fsync and rename each file of the turn (their write-back started when
+ * they were written, so most of it is done by now).  A commit whose entry
+ * is gone (aborted, its worker gone) is dropped; one that fails is
+ * refused with 451.
+ */
+static void
+flush_files(struct queue *q)
+{
+	struct pending *p;
+	struct qmsg *m;
+	size_t i;
+
+	for (i = 0; i < q->pend.n; i++) {
+		p = &q->pend.v[i];
+		if ((m = msg_find(&q->tab, p->qid)) == NULL) {
+			spool_commit_cancel(&q->sp, p->qid, p->fd);
+		} else if (spool_commit_end(&q->sp, p->qid, p->fd) == -1) {
+			log_warn("queue: commit qid=%s", p->qid);
+			msg_free(&q->tab, m);
+			reply_fail(q, chan_by_id(q, p->chan), p->ticket, 451,
+			    "4.3.0", "Error: queue file write error");
+		}
+		p->fd = -1;
+	}
+}
+
 void
 commit_flush(struct queue *q)
 {
@@ -261,13 +291,14 @@ commit_flush(struct queue *q)
 
 	if (q->pend.n == 0)
 		return;
+	flush_files(q);
 	if ((r = spool_sync_queue(&q->sp)) == -1)
 		log_warn("queue: fsync of queue/ failed, %zu commits refused",
 		    q->pend.n);
 	for (i = 0; i < q->pend.n; i++) {
 		p = &q->pend.v[i];
 		if ((m = msg_find(&q->tab, p->qid)) == NULL)
-			continue;	/* aborted or its worker is gone */
+			continue;	/* aborted, its worker gone, failed */
 		if (r == 0) {
 			m->synced = 1;
 			reply_qid(q, chan_by_id(q, p->chan), FRAME_COMMIT_OK,
@@ -298,7 +329,7 @@ decode_qid(struct frame *f, char *qid)
 static void
 confirm_reply(struct queue *q, struct chan *c, struct qmsg *m)
 {
-	if (m != NULL && pending_push(&q->acks, c->id, 0, m->env.qid) == 0)
+	if (m != NULL && pending_push(&q->acks, c->id, 0, m->env.qid, -1) == 0)
 		return;
 	if (m != NULL && spool_sync_entry(&q->sp, m->env.qid) == -1) {
 		log_warn("queue: sync of qid=%s failed", m->env.qid);

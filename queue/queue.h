@@ -117,6 +117,7 @@ struct chan {
 struct pending {
 	unsigned	 chan;
 	uint64_t	 ticket;
+	int		 fd;		/* a commit's tmp/ file until flushed */
 	char		 qid[QID_LEN + 1];
 };
 

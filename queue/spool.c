@@ -272,8 +272,10 @@ write_entry(int fd, struct spool_env *e, int msgfd, uint64_t size)
 	if (r == -1)
 		return -1;
 	e->body_len = (off_t)size;
-	if (copy_body(msgfd, fd, size) == -1 || fsync(fd) == -1)
+	if (copy_body(msgfd, fd, size) == -1)
 		return -1;
+	/* a hint: the fsync in spool_commit_end() is what counts */
+	(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	return 0;
 }
 
@@ -291,7 +293,7 @@ rename_noreplace(int fromfd, int tofd, const char *name)
 }
 
 int
-spool_commit(struct spool *sp, struct spool_env *e, int msgfd,
+spool_commit_start(struct spool *sp, struct spool_env *e, int msgfd,
     uint64_t size)
 {
 	int fd, saved;
@@ -302,22 +304,50 @@ spool_commit(struct spool *sp, struct spool_env *e, int msgfd,
 		return -1;
 	if (write_entry(fd, e, msgfd, size) == -1) {
 		saved = errno;
-		close(fd);
-		goto fail;
+		spool_commit_cancel(sp, e->qid, fd);
+		errno = saved;
+		return -1;
 	}
-	if (close(fd) == -1) {
+	return fd;
+}
+
+int
+spool_commit_end(struct spool *sp, const char *qid, int fd)
+{
+	int saved;
+
+	if (fsync(fd) == -1) {
 		saved = errno;
-		goto fail;
+		spool_commit_cancel(sp, qid, fd);
+		errno = saved;
+		return -1;
 	}
-	if (rename_noreplace(sp->tmpfd, sp->queuefd, e->qid) == -1) {
+	if (close(fd) == -1 ||
+	    rename_noreplace(sp->tmpfd, sp->queuefd, qid) == -1) {
 		saved = errno;
-		goto fail;
+		unlinkat(sp->tmpfd, qid, 0);
+		errno = saved;
+		return -1;
 	}
 	return 0;
-fail:
-	unlinkat(sp->tmpfd, e->qid, 0);
-	errno = saved;
-	return -1;
+}
+
+void
+spool_commit_cancel(struct spool *sp, const char *qid, int fd)
+{
+	close(fd);
+	unlinkat(sp->tmpfd, qid, 0);
+}
+
+int
+spool_commit(struct spool *sp, struct spool_env *e, int msgfd,
+    uint64_t size)
+{
+	int fd;
+
+	if ((fd = spool_commit_start(sp, e, msgfd, size)) == -1)
+		return -1;
+	return spool_commit_end(sp, e->qid, fd);
 }
 
 int

@@ -124,6 +124,17 @@ int	spool_exists(struct spool *, const char *qid);
  */
 int	spool_commit(struct spool *, struct spool_env *, int msgfd,
 	    uint64_t size);
+/*
+ * The same in two steps, so the commits of one loop turn are written
+ * (and their write-back started) before the first is fsynced:
+ * spool_commit_start() writes tmp/QID and returns it open (-1 on error,
+ * nothing left); spool_commit_end() fsyncs, closes and renames it (-1 on
+ * error, nothing left); spool_commit_cancel() closes and removes it.
+ */
+int	spool_commit_start(struct spool *, struct spool_env *, int msgfd,
+	    uint64_t size);
+int	spool_commit_end(struct spool *, const char *qid, int fd);
+void	spool_commit_cancel(struct spool *, const char *qid, int fd);
 int	spool_sync_queue(struct spool *);
 
 /* Read queue/QID (or hold/QID when held) back.  -1 and errno on error,

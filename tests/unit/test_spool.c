@@ -240,6 +240,42 @@ test_roundtrip(struct spool *sp)
 	spool_env_free(&e);
 }
 
+/* The two-step commit: nothing in queue/ before the end, nothing at all
+ * after a cancel. */
+static void
+test_two_steps(struct spool *sp)
+{
+	char *rcpts[] = { "alice@example.test" };
+	struct spool_env e, g;
+	const char *why;
+	int mfd, fd;
+
+	CHECK(spool_env_init(&e, QID2, 1700000000, "192.0.2.7", "", "h",
+	    "", rcpts, 1, &why) == 0, "env");
+	mfd = make_memfd(body);
+	fd = spool_commit_start(sp, &e, mfd, strlen(body));
+	CHECK(fd != -1 && byte_at(sp, "tmp", QID2, e.state_off) == 'U' &&
+	    byte_at(sp, "queue", QID2, e.state_off) == 0,
+	    "started: in tmp/ only");
+	CHECK(spool_commit_start(sp, &e, mfd, strlen(body)) == -1 &&
+	    errno == EEXIST, "a second start of the same id fails");
+	CHECK(fd != -1 && spool_commit_end(sp, QID2, fd) == 0 &&
+	    byte_at(sp, "tmp", QID2, e.state_off) == 0, "ended");
+	CHECK(spool_load(sp, QID2, 0, &g) == 0 && g.state == 'U' &&
+	    g.nrcpt == 1 && strcmp(g.rcpt[0].addr, rcpts[0]) == 0,
+	    "load after end");
+	check_body(sp, &g);
+	spool_env_free(&g);
+	CHECK(spool_remove(sp, QID2) == 0, "remove");
+	fd = spool_commit_start(sp, &e, mfd, strlen(body));
+	CHECK(fd != -1, "start again");
+	if (fd != -1)
+		spool_commit_cancel(sp, QID2, fd);
+	CHECK(spool_exists(sp, QID2) == 0, "nothing left after cancel");
+	close(mfd);
+	spool_env_free(&e);
+}
+
 static void
 test_short_fd(struct spool *sp)
 {
@@ -394,6 +430,7 @@ main(void)
 	}
 	CHECK(spool_open(&sp, dir) == 0, "spool_open");
 	test_roundtrip(&sp);
+	test_two_steps(&sp);
 	test_short_fd(&sp);
 	test_scan(&sp);
 	spool_close(&sp);
