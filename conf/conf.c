@@ -119,7 +119,7 @@ static const struct conf_key conf_keys[] = {
 
 	{ "max_line_length",	CT_SIZE,	F(max_line),	"1000", 512, 64 * KB, NULL },
 	{ "max_message_size",	CT_SIZE,	F(max_message_size), "25M", KB, 1024 * GB, NULL },
-	{ "max_recipients",	CT_COUNT,	F(max_recipients), "100", 1, 100000, NULL },
+	{ "max_recipients",	CT_COUNT,	F(max_recipients), "100", 1, 1000, NULL },
 	{ "max_bad_commands",	CT_COUNT,	F(max_bad_commands), "10", 1, 10000, NULL },
 	{ "max_commands",	CT_COUNT,	F(max_commands), "1000", 1, 10000000, NULL },
 	{ "max_sessions",	CT_COUNT,	F(max_sessions), "1000", 1, 1000000, NULL },

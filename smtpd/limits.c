@@ -20,6 +20,11 @@ struct wslot {
 	uint32_t	used_keys;	/* used entries, to know when to sweep */
 };
 
+struct shared_flags {
+	uint32_t	spool_low;	/* below min_free_space */
+};
+
+static struct shared_flags *flags;
 static struct wslot	*wslots;
 static struct ipslot	*tables;	/* nslots * tsize */
 static unsigned		 nslots_, tsize, myslot;
@@ -33,12 +38,16 @@ limits_init(unsigned nslots, unsigned max_sessions)
 	while (tsize < max_sessions * 2u && tsize < (1u << 22))
 		tsize *= 2;
 	nslots_ = nslots;
-	size = sizeof(struct wslot) * LIMITS_MAX_WORKERS +
-	    sizeof(struct ipslot) * (size_t)tsize * nslots;
-	wslots = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	size = sizeof(struct ipslot) + sizeof(struct wslot) *
+	    LIMITS_MAX_WORKERS + sizeof(struct ipslot) * (size_t)tsize * nslots;
+	flags = mmap(NULL, size, PROT_READ | PROT_WRITE,
 	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (wslots == MAP_FAILED)
+	if (flags == MAP_FAILED) {
+		flags = NULL;
 		return -1;
+	}
+	/* one ipslot's room keeps what follows aligned */
+	wslots = (struct wslot *)((struct ipslot *)flags + 1);
 	tables = (struct ipslot *)(wslots + LIMITS_MAX_WORKERS);
 	return 0;
 }
@@ -202,3 +211,18 @@ limits_close(const struct sockaddr *sa)
 		__atomic_sub_fetch(&e->count, 1, __ATOMIC_RELAXED);
 }
 
+
+void
+limits_set_spool_low(int low)
+{
+	if (flags != NULL)
+		__atomic_store_n(&flags->spool_low, low ? 1u : 0u,
+		    __ATOMIC_RELAXED);
+}
+
+int
+limits_spool_low(void)
+{
+	return flags != NULL &&
+	    __atomic_load_n(&flags->spool_low, __ATOMIC_RELAXED) != 0;
+}

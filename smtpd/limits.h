@@ -7,7 +7,8 @@
  * slot, everybody reads all slots.  Reads race with writes by design: a
  * count may be off by one for an instant, which is fine for a limit and
  * needs no lock.  When a worker dies the parent clears its slot before
- * the replacement starts.
+ * the replacement starts.  The same region carries the parent's verdict
+ * on the spool's free space, so jailed workers need no handle on it.
  */
 #ifndef MOAT_LIMITS_H
 #define MOAT_LIMITS_H
@@ -26,5 +27,9 @@ unsigned limits_total(void);
 unsigned limits_ip_count(const struct sockaddr *);
 void	limits_open(const struct sockaddr *);
 void	limits_close(const struct sockaddr *);
+
+/* The spool's free space is below min_free_space (set by the parent). */
+void	limits_set_spool_low(int);
+int	limits_spool_low(void);
 
 #endif

@@ -5,6 +5,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 
@@ -254,14 +255,17 @@ start_queue(void)
 	int r;
 
 	c->kind = CHILD_QUEUE;
-	if ((r = child_fork(c)) == -1)
+	if ((r = child_fork(c)) == -1) {
+		c->respawn_at = time(NULL) + 1;
 		return;
+	}
 	if (r == 0) {
 		child_close_others(c, 0);
 		child_signals_default();
 		/* Ctrl-C reaches the whole process group: only the parent acts */
 		signal(SIGINT, SIG_IGN);
 		signal(SIGHUP, SIG_IGN);
+		signal(SIGUSR1, SIG_IGN);
 		log_setproc("queue");
 		priv_drop(&queue_id, NULL);
 		queue_main(cf, c->sock);
@@ -293,8 +297,10 @@ start_worker(struct child *c)
 	c->current = 1;
 	c->slot = (unsigned)(c - &children[1]);
 	limits_clear_slot(c->slot);
-	if ((r = child_fork(c)) == -1)
+	if ((r = child_fork(c)) == -1) {
+		c->respawn_at = time(NULL) + 1;
 		return;
+	}
 	if (r == 0) {
 		child_close_others(c, 1);
 		child_signals_default();
@@ -319,8 +325,11 @@ start_workers(void)
 	if (n > MAX_CHILDREN / 2)
 		n = MAX_CHILDREN / 2;
 	for (i = 0; i < n; i++) {
-		if ((c = free_worker_slot()) == NULL)
-			fatalx("no free worker slot");
+		if ((c = free_worker_slot()) == NULL) {
+			log_warnx("no free worker slot: %u of %u workers "
+			    "started (old ones are still finishing)", i, n);
+			break;
+		}
 		start_worker(c);
 	}
 	log_info("start", "%u smtp workers", n);
@@ -503,6 +512,27 @@ maps_check(int force)
 			map_send_all(id, fd);
 		close(fd);
 	}
+}
+
+/* ---- spool space ---- */
+
+static void
+spool_check(void)
+{
+	static int was_low;
+	struct statvfs sv;
+	int low;
+
+	if (cf->min_free_space == 0 || statvfs(cf->spool, &sv) == -1)
+		low = 0;
+	else
+		low = (uint64_t)sv.f_bavail * sv.f_frsize < cf->min_free_space;
+	if (low != was_low)
+		log_info("spool", "spool free space %s min_free_space: MAIL "
+		    "gets %s", low ? "below" : "back above",
+		    low ? "452 4.3.1" : "through again");
+	was_low = low;
+	limits_set_spool_low(low);
 }
 
 /* ---- reload and stop ---- */
@@ -702,6 +732,7 @@ parent_run(struct conf *conf, const char *conf_path)
 	if (limits_init(MAX_CHILDREN, cf->max_sessions) == -1)
 		fatal("shared session counters");
 	maps_check(1);
+	spool_check();
 	write_pidfile();
 	start_queue();
 	start_workers();
@@ -721,6 +752,7 @@ parent_run(struct conf *conf, const char *conf_path)
 		if (now != last) {
 			last = now;
 			maps_check(0);
+			spool_check();
 		}
 	}
 }

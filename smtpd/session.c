@@ -224,7 +224,22 @@ session_flush(struct session *s)
 		session_close(s, s->close_reason ? s->close_reason : "closed");
 		return;
 	}
+	if (r == 0 && s->held_input) {
+		s->held_input = 0;	/* input waited for replies to go */
+		worker_kick(s);
+	}
 	worker_update_events(s);
+}
+
+/*
+ * A 250 not yet flushed: read nothing more until it is out, so that a
+ * second transaction can never be answered before the first is confirmed
+ * (a session holds one confirmation at a time).
+ */
+int
+session_confirm_pending(const struct session *s)
+{
+	return s->confirm_qid[0] != '\0' && s->out.len > 0;
 }
 
 /* Handle complete lines (or message bytes) in the input buffer. */
@@ -236,8 +251,10 @@ session_process(struct session *s)
 
 	while (s->state == S_CMD || s->state == S_DATA ||
 	    s->state == S_REJECTED) {
-		if (s->out.len > SMTP_OUT_HIGH)
+		if (session_confirm_pending(s) || s->out.len > SMTP_OUT_HIGH) {
+			s->held_input = 1;	/* the flush kicks us again */
 			break;
+		}
 		if (wk->draining == 2 && s->tx == NULL && s->state != S_DATA) {
 			/* shutting down: the transaction is over, so are we */
 			session_reply(s, 421, "4.3.2", "%s Service shutting "
@@ -365,7 +382,7 @@ session_timer(struct session *s, time_t now)
 		why = "shutdown";
 	} else if (now >= s->session_deadline) {
 		why = "session-timeout";
-	} else if (now >= s->deadline && s->state != S_COMMIT) {
+	} else if (now >= s->deadline) {
 		why = s->state == S_TLS ? "tls-timeout" : "timeout";
 	} else {
 		return;
@@ -373,6 +390,11 @@ session_timer(struct session *s, time_t now)
 	if (s->state == S_TLS) {
 		session_close(s, why);
 		return;
+	}
+	if (s->confirm_qid[0] != '\0') {
+		/* the 250 is about to be thrown away unsent: not accepted */
+		worker_abort(s->confirm_qid);
+		s->confirm_qid[0] = '\0';
 	}
 	buf_reset(&s->out);
 	if (s->state == S_COMMIT || s->tx != NULL)
@@ -430,5 +452,6 @@ session_commit_result(struct session *s, int ok, const char *qid, int code,
 	kv_emit(&k);
 	tx_free(s);
 	s->state = S_CMD;
+	s->deadline = time(NULL) + wk->conf->command_timeout;
 	session_process(s);
 }

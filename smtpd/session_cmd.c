@@ -15,11 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "check.h"
+#include "limits.h"
 #include "log.h"
 #include "smtp.h"
 
@@ -229,16 +229,11 @@ cmd_ehlo(struct session *s, const char *arg, size_t len)
 
 /* ---- MAIL ---- */
 
+/* The parent checks the spool's free space every second (limits.h). */
 static int
 spool_has_room(void)
 {
-	struct statvfs sv;
-
-	if (wk->spool_fd == -1 || wk->conf->min_free_space == 0)
-		return 1;
-	if (fstatvfs(wk->spool_fd, &sv) == -1)
-		return 1;
-	return (uint64_t)sv.f_bavail * sv.f_frsize >= wk->conf->min_free_space;
+	return !limits_spool_low();
 }
 
 static void
@@ -421,7 +416,8 @@ cmd_rcpt(struct session *s, const char *arg, size_t len)
 		reply_addr_error(s, ae, "rcpt", "recipient");
 		return;
 	}
-	if (s->tx->nrcpt >= wk->conf->max_recipients) {
+	if (s->tx->nrcpt >= wk->conf->max_recipients ||
+	    s->tx->env_bytes + strlen(a.text) + 8 > TX_ENVELOPE_MAX) {
 		verdict_set(&v, V_TEMPFAIL, 452, "4.5.3", "recipients",
 		    "Too many recipients");
 		rcpt_refused(s, &v, a.text);
@@ -442,6 +438,7 @@ cmd_rcpt(struct session *s, const char *arg, size_t len)
 		return;
 	}
 	snprintf(r->addr, sizeof(r->addr), "%s", a.text);
+	s->tx->env_bytes += strlen(r->addr) + 8;
 	*s->tx->rcpt_tail = r;
 	s->tx->rcpt_tail = &r->next;
 	s->tx->nrcpt++;
@@ -529,6 +526,7 @@ data_commit(struct session *s)
 		return;
 	}
 	s->state = S_COMMIT;
+	s->deadline = time(NULL) + wk->conf->command_timeout;
 }
 
 void

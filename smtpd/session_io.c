@@ -38,8 +38,10 @@ sio_read(struct session *s, void *p, size_t n)
 		return ret;
 	}
 	err = SSL_get_error(s->ssl, ret);
-	if (err == SSL_ERROR_WANT_READ)
+	if (err == SSL_ERROR_WANT_READ) {
+		s->ssl_want_write = 0;
 		return -2;
+	}
 	if (err == SSL_ERROR_WANT_WRITE) {
 		s->ssl_want_write = 1;
 		return -2;

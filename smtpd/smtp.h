@@ -31,6 +31,8 @@
 #define SMTP_OUT_HIGH	(16 * 1024)	/* stop reading above this */
 #define QID_LEN		16
 #define REPLY_TEXT_MAX	256
+/* An envelope must fit one commit frame to the queue. */
+#define TX_ENVELOPE_MAX	(FRAME_MAX - 4096)
 
 enum ev_kind { EV_LISTEN, EV_SESSION, EV_QUEUE, EV_PARENT };
 
@@ -72,6 +74,7 @@ struct tx {
 	struct mail_params params;
 	struct rcpt	*rcpts, **rcpt_tail;
 	unsigned	 nrcpt;
+	size_t		 env_bytes;		/* recipients, as framed */
 	int		 memfd;
 	struct dataparse dp;
 	char		 qid[QID_LEN + 1];
@@ -111,6 +114,7 @@ struct session {
 	time_t		 session_deadline;
 
 	const char	*close_reason;		/* for the disconnect line */
+	int		 held_input;		/* input waits for replies */
 	unsigned	 ncmds, nbad, nmsgs, nrcpt_ok, nrcpt_bad;
 	unsigned	 epoll_events;		/* what is registered */
 	int		 kicked;		/* in the kick list */
@@ -127,7 +131,6 @@ struct worker {
 	struct evsrc	 parent;
 	struct evsrc	 queue;			/* fd -1 when none */
 	struct map	 maps[MAP_COUNT];
-	int		 spool_fd;		/* for free-space checks */
 	SSL_CTX		*tls;
 	struct session	*sessions;
 	unsigned	 nsessions;
@@ -170,6 +173,7 @@ void	session_drain(struct session *);
 void	session_close(struct session *, const char *reason);
 void	session_free(struct session *);
 void	session_closing(struct session *, const char *reason);
+int	session_confirm_pending(const struct session *);
 void	session_reply(struct session *, int code, const char *enh,
 	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void	session_log_reject(struct session *, const char *stage,

@@ -37,6 +37,10 @@ static struct worker	 worker_state;
 static struct session	*hash[HASH_SIZE];
 static struct session	*dead;
 static time_t		 accept_pause_until;
+static time_t		 queue_lost_at;	/* 0: we have a queue channel */
+
+#define QUEUE_REWIRE_WAIT	3	/* seconds to wait for a new channel */
+#define EXIT_FLUSH_WAIT		5	/* seconds to hand over the last frames */
 
 static unsigned
 hash_slot(uint64_t id)
@@ -88,6 +92,14 @@ worker_forget(struct session *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	wk->nsessions--;
+	if (s->kicked) {		/* a freed session must not stay queued */
+		for (pp = &wk->kick; *pp != NULL; pp = &(*pp)->kick_next)
+			if (*pp == s) {
+				*pp = s->kick_next;
+				break;
+			}
+		s->kicked = 0;
+	}
 	s->next = dead;
 	dead = s;
 }
@@ -112,7 +124,7 @@ worker_update_events(struct session *s)
 		return;
 	readable = (s->state == S_CMD || s->state == S_DATA ||
 	    s->state == S_REJECTED) && s->in.len < SMTP_IN_MAX &&
-	    s->out.len <= SMTP_OUT_HIGH;
+	    s->out.len <= SMTP_OUT_HIGH && !session_confirm_pending(s);
 	if (s->state == S_TLS)
 		want = s->ssl_want_write ? EPOLLOUT : EPOLLIN;
 	else if (readable)
@@ -214,6 +226,10 @@ qout_push(struct frame *f, int fd)
 int
 worker_queue_send(struct frame *f, int fd)
 {
+	if (f->bad) {
+		errno = EMSGSIZE;
+		return -1;
+	}
 	if (wk->queue.fd == -1) {
 		errno = ENOTCONN;
 		return -1;
@@ -390,6 +406,7 @@ worker_queue_lost(void)
 	epoll_ctl(wk->epfd, EPOLL_CTL_DEL, wk->queue.fd, NULL);
 	close(wk->queue.fd);
 	wk->queue.fd = -1;
+	queue_lost_at = time(NULL);
 	for (s = wk->sessions; s != NULL; s = next) {
 		next = s->next;
 		if (s->state == S_COMMIT)
@@ -470,11 +487,9 @@ worker_set_queue(int fd)
 	struct frame f;
 	unsigned i;
 
-	if (wk->queue.fd != -1) {
-		epoll_ctl(wk->epfd, EPOLL_CTL_DEL, wk->queue.fd, NULL);
-		close(wk->queue.fd);
-	}
-	qout_free();
+	if (wk->queue.fd != -1)
+		worker_queue_lost();	/* its commits are answered 451 */
+	queue_lost_at = 0;
 	wk->queue.fd = fd;
 	if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1)
 		fatal("fcntl queue channel");
@@ -610,12 +625,12 @@ worker_setup(const struct conf *conf, unsigned slot, int parent_sock,
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
 	signal(SIGTERM, SIG_DFL);
 	wk->tls = tls_server_ctx(conf, err, sizeof(err));
 	if (wk->tls == NULL && err[0] != '\0')
 		fatalx("%s", err);
 	worker_open_maps();
-	wk->spool_fd = open(conf->spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	worker_our_addresses();
 	seed = ((uint64_t)getpid() << 40) ^ ((uint64_t)time(NULL) << 12);
 	wk->next_id = seed;
@@ -660,6 +675,13 @@ worker_timers(time_t now)
 		next = s->next;
 		session_timer(s, now);
 	}
+	if (queue_lost_at && now - queue_lost_at >= QUEUE_REWIRE_WAIT &&
+	    !wk->draining) {
+		/* the queue lives but our channel died: be replaced */
+		log_warnx("no queue channel for %ds: finishing sessions and "
+		    "exiting to be restarted", QUEUE_REWIRE_WAIT);
+		worker_drain(1);
+	}
 	if (accept_pause_until && now >= accept_pause_until &&
 	    !wk->draining) {
 		accept_pause_until = 0;
@@ -676,6 +698,22 @@ worker_free_dead(void)
 		dead = s->next;
 		session_free(s);
 	}
+}
+
+/*
+ * Confirmations still waiting in qout must reach the queue before we go,
+ * or the queue would discard messages whose 250 the client has.
+ */
+static void
+worker_exit_when_flushed(time_t now)
+{
+	static time_t since;
+
+	if (since == 0)
+		since = now;
+	if (qout == NULL || wk->queue.fd == -1 ||
+	    now - since >= EXIT_FLUSH_WAIT)
+		exit(0);
 }
 
 void
@@ -725,6 +763,6 @@ worker_main(const struct conf *conf, unsigned slot, int parent_sock,
 		}
 		worker_free_dead();
 		if (wk->draining && wk->nsessions == 0)
-			exit(0);
+			worker_exit_when_flushed(now);
 	}
 }

@@ -163,12 +163,20 @@ class Moat:
                 code, _ = c.reply()
                 c.close()
                 if code in (220, 554) and self.log_count("moatd ready") > 0:
-                    # the queue needs a moment to accept its channels
+                    self.wait_probes_gone(deadline)
                     return
             except OSError:
                 pass
             time.sleep(0.05)
         raise AssertionError(f"moatd not ready on port {self.port}:\n{self.log()}")
+
+    def wait_probes_gone(self, deadline):
+        """Readiness probes count against session limits until the
+        daemon has seen them go: wait for their disconnect lines."""
+        while time.time() < deadline:
+            if len(self.log_lines("disconnect")) >= len(self.log_lines("connect")):
+                return
+            time.sleep(0.02)
 
     def signal(self, sig):
         os.kill(self.proc.pid, sig)

@@ -6,6 +6,7 @@ import pwd
 import random
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -368,5 +369,109 @@ def test_moatctl_flush_retries_deferred_now():
         assert p.returncode == 0, p
         msgs = srv.wait_messages("alice", 1, timeout=10)
         assert any(b"flushed" in x for x in msgs)
+    finally:
+        srv.close()
+
+
+# ---- slow readers and busy TLS sessions ----
+
+def server_sendq(port):
+    out = subprocess.run(["ss", "-tnH", "state", "established", f"( sport = :{port} )"],
+                         capture_output=True, text=True).stdout
+    return sum(int(line.split()[1]) for line in out.splitlines() if line.split())
+
+
+def test_slow_reader_never_loses_a_250():
+    """A client that does not read its replies while it pipelines two
+    transactions: whatever 250 it finally reads is in the maildir."""
+    srv = Moat(max_commands="1000000")
+    try:
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+        s.connect(("127.0.0.1", srv.port))
+        s.settimeout(10)
+        s.send(b"EHLO client.remote.example\r\n")
+        time.sleep(0.2)
+        prev = 0
+        for i in range(400):          # fill the kernel buffers, bounded
+            s.send(b"HELP\r\n" * 100)
+            time.sleep(0.03)
+            sq = server_sendq(srv.port)
+            if i > 3 and sq - prev < 4000:
+                break
+            prev = sq
+        for subject in (b"one", b"two"):
+            s.send(b"MAIL FROM:<sender@remote.example>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n")
+            time.sleep(0.3)
+            s.send(b"Subject: slow-" + subject + b"\r\n\r\nx\r\n.\r\n")
+            time.sleep(0.5)
+        s.send(b"QUIT\r\n")
+        data = b""
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                d = s.recv(65536)
+            except socket.timeout:
+                break
+            if not d:
+                break
+            data += d
+        s.close()
+        qids = re.findall(rb"250 2\.0\.0 Ok: queued as (\w+)", data)
+        assert qids, data[-300:]
+        deadline = time.time() + 20
+        while time.time() < deadline and len(srv.messages("alice")) < len(qids):
+            time.sleep(0.1)
+        msgs = srv.messages("alice")
+        for q in qids:
+            assert any(q in m for m in msgs), (q, len(msgs))
+    finally:
+        srv.close()
+
+
+def test_tls_stream_at_session_deadline():
+    """A TLS client streaming DATA when its session deadline fires: the
+    worker closes it cleanly (no use after free, no crash)."""
+    srv = Moat(session_timeout="3s", max_message_size="1G", workers="1")
+    try:
+        c = srv.client()
+        c.expect("EHLO client.remote.example", 250)
+        c.expect("STARTTLS", 220)
+        c.starttls()
+        c.expect("EHLO client.remote.example", 250)
+        c.expect("MAIL FROM:<sender@remote.example>", 250)
+        c.expect("RCPT TO:<alice@example.test>", 250)
+        c.expect("DATA", 354)
+        chunk = ((b"x" * 998 + b"\r\n") * 10)[:9999]
+        t0 = time.time()
+        try:
+            while time.time() - t0 < 6:
+                c.tls.sendall(chunk)
+        except OSError:
+            pass
+        c.close()
+        time.sleep(0.5)
+        assert srv.proc.poll() is None
+        assert not srv.log_lines("child-exit"), srv.log_lines("child-exit")
+        c = srv.client()              # the worker still serves
+        c.expect("QUIT", 221)
+    finally:
+        srv.close()
+
+
+def test_repeated_reloads_with_sessions_open_keep_serving():
+    srv = Moat(workers="16")
+    try:
+        held = []
+        for _ in range(5):
+            c = srv.client()
+            held.append(c)
+            srv.signal(signal.SIGHUP)
+            time.sleep(0.5)
+        c = srv.client()
+        c.expect("QUIT", 221)
+        assert srv.proc.poll() is None
+        for h in held:
+            h.expect("QUIT", 221)
     finally:
         srv.close()
