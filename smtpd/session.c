@@ -325,10 +325,39 @@ session_read(struct session *s)
 	session_process(s);
 }
 
+/*
+ * STARTTLS answered: once the 220 has gone out, throw away whatever the
+ * client pipelined after the command and start the handshake.
+ */
+static int
+session_tls_begin(struct session *s)
+{
+	int r = sio_flush(s);
+
+	if (r == -1) {
+		session_close(s, "write-error");
+		return -1;
+	}
+	if (r == 1) {
+		worker_update_events(s);	/* wait for room to write */
+		return -1;
+	}
+	if (sio_starttls(s) == -1) {
+		log_warnx("TLS: cannot start a session");
+		session_close(s, "tls-error");
+		return -1;
+	}
+	return 0;
+}
+
 static void
 session_tls_step(struct session *s)
 {
-	int r = sio_handshake(s);
+	int r;
+
+	if (s->ssl == NULL && session_tls_begin(s) == -1)
+		return;
+	r = sio_handshake(s);
 
 	if (r == 0) {
 		worker_update_events(s);

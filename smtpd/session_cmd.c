@@ -620,19 +620,11 @@ cmd_starttls(struct session *s, const char *arg, size_t len)
 		return;
 	}
 	session_reply(s, 220, "2.0.0", "Ready to start TLS");
-	if (sio_flush(s) != 0) {
-		session_close(s, "write-error");
-		return;
-	}
 	tx_free(s);
 	s->helo_seen = 0;
 	s->helo[0] = '\0';
-	if (sio_starttls(s) == -1) {
-		log_warnx("TLS: cannot start a session");
-		session_close(s, "tls-error");
-		return;
-	}
 	s->state = S_TLS;
 	s->deadline = time(NULL) + wk->conf->tls_timeout;
+	/* TLS starts once the 220 is out (session_tls_begin) */
 	worker_kick(s);
 }

@@ -125,7 +125,9 @@ worker_update_events(struct session *s)
 	readable = (s->state == S_CMD || s->state == S_DATA ||
 	    s->state == S_REJECTED) && s->in.len < SMTP_IN_MAX &&
 	    s->out.len <= SMTP_OUT_HIGH && !session_confirm_pending(s);
-	if (s->state == S_TLS)
+	if (s->state == S_TLS && s->ssl == NULL)
+		want = EPOLLOUT;	/* the 220 first, then the handshake */
+	else if (s->state == S_TLS)
 		want = s->ssl_want_write ? EPOLLOUT : EPOLLIN;
 	else if (readable)
 		want = EPOLLIN;
