@@ -35,14 +35,10 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "conf_value.h"
 #include "../smtpd/buf.h"
 
 #define CONF_LINE_MAX	4096
-
-#define KB		(UINT64_C(1) << 10)
-#define MB		(UINT64_C(1) << 20)
-#define GB		(UINT64_C(1) << 30)
-#define DAY		(24u * 3600u)
 
 enum conf_type {
 	CT_STRING,	/* a word: user name */
@@ -146,249 +142,6 @@ static const char *const map_names[MAP_COUNT] = {
 	[MAP_HELO] = "helo",
 	[MAP_SENDERS] = "senders",
 };
-
-/* ---- value parsers ---- */
-
-/* Unsigned decimal, digits only (no sign, no space), overflow-checked. */
-static int
-parse_u64(const char *s, const char **end, uint64_t *out)
-{
-	uint64_t v = 0;
-	const char *p = s;
-
-	if (*p < '0' || *p > '9')
-		return -1;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		if (__builtin_mul_overflow(v, 10, &v) ||
-		    __builtin_add_overflow(v, (uint64_t)(*p - '0'), &v))
-			return -1;
-	}
-	*end = p;
-	*out = v;
-	return 0;
-}
-
-int
-conf_parse_size(const char *s, uint64_t *out)
-{
-	const char *end;
-	uint64_t v, mult = 1;
-
-	if (parse_u64(s, &end, &v) == -1)
-		return -1;
-	switch (*end) {
-	case '\0':
-		break;
-	case 'k': case 'K':
-		mult = KB;
-		break;
-	case 'm': case 'M':
-		mult = MB;
-		break;
-	case 'g': case 'G':
-		mult = GB;
-		break;
-	default:
-		return -1;
-	}
-	if (*end != '\0' && end[1] != '\0')
-		return -1;
-	if (__builtin_mul_overflow(v, mult, &v))
-		return -1;
-	*out = v;
-	return 0;
-}
-
-int
-conf_parse_duration(const char *s, unsigned *out)
-{
-	const char *end;
-	uint64_t v, mult = 1;
-
-	if (parse_u64(s, &end, &v) == -1)
-		return -1;
-	switch (*end) {
-	case '\0':
-	case 's':
-		break;
-	case 'm':
-		mult = 60;
-		break;
-	case 'h':
-		mult = 3600;
-		break;
-	case 'd':
-		mult = DAY;
-		break;
-	default:
-		return -1;
-	}
-	if (*end != '\0' && end[1] != '\0')
-		return -1;
-	if (__builtin_mul_overflow(v, mult, &v) || v > UINT_MAX)
-		return -1;
-	*out = (unsigned)v;
-	return 0;
-}
-
-int
-conf_parse_bool(const char *s, int *out)
-{
-	static const struct conf_enum words[] = {
-		{ "yes", 1 }, { "no", 0 }, { "true", 1 }, { "false", 0 },
-		{ "on", 1 }, { "off", 0 }, { "1", 1 }, { "0", 0 },
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
-		if (strcasecmp(s, words[i].name) == 0) {
-			*out = words[i].value;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-static int
-parse_port(const char *s, unsigned *port)
-{
-	const char *end;
-	uint64_t v;
-
-	if (parse_u64(s, &end, &v) == -1 || *end != '\0' ||
-	    v == 0 || v > 65535)
-		return -1;
-	*port = (unsigned)v;
-	return 0;
-}
-
-static void
-listen_set4(struct listen_addr *la, const struct in_addr *a, unsigned port)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)&la->ss;
-	char host[INET_ADDRSTRLEN];
-
-	memset(la, 0, sizeof(*la));
-	sin->sin_family = AF_INET;
-	sin->sin_port = htons((uint16_t)port);
-	sin->sin_addr = *a;
-	la->sslen = sizeof(*sin);
-	if (inet_ntop(AF_INET, a, host, sizeof(host)) == NULL)
-		host[0] = '\0';
-	(void)snprintf(la->text, sizeof(la->text), "%s:%u", host, port);
-}
-
-static void
-listen_set6(struct listen_addr *la, const struct in6_addr *a, unsigned port)
-{
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&la->ss;
-	char host[INET6_ADDRSTRLEN];
-
-	memset(la, 0, sizeof(*la));
-	sin6->sin6_family = AF_INET6;
-	sin6->sin6_port = htons((uint16_t)port);
-	sin6->sin6_addr = *a;
-	la->sslen = sizeof(*sin6);
-	if (inet_ntop(AF_INET6, a, host, sizeof(host)) == NULL)
-		host[0] = '\0';
-	(void)snprintf(la->text, sizeof(la->text), "[%s]:%u", host, port);
-}
-
-int
-conf_parse_listen(const char *s, struct listen_addr *out)
-{
-	char host[INET6_ADDRSTRLEN];
-	const char *colon, *close;
-	struct in_addr a4;
-	struct in6_addr a6;
-	unsigned port;
-	size_t hlen;
-
-	if (strncmp(s, "*:", 2) == 0) {
-		if (parse_port(s + 2, &port) == -1)
-			return -1;
-		a4.s_addr = htonl(INADDR_ANY);
-		listen_set4(&out[0], &a4, port);
-		listen_set6(&out[1], &in6addr_any, port);
-		return 2;
-	}
-	if (s[0] == '[') {
-		if ((close = strchr(s, ']')) == NULL || close[1] != ':')
-			return -1;
-		hlen = (size_t)(close - (s + 1));
-		if (hlen == 0 || hlen >= sizeof(host))
-			return -1;
-		memcpy(host, s + 1, hlen);
-		host[hlen] = '\0';
-		if (inet_pton(AF_INET6, host, &a6) != 1 ||
-		    parse_port(close + 2, &port) == -1)
-			return -1;
-		listen_set6(&out[0], &a6, port);
-		return 1;
-	}
-	/* IPv4: exactly one colon (a bare IPv6 address must be bracketed) */
-	if ((colon = strchr(s, ':')) == NULL || strchr(colon + 1, ':') != NULL)
-		return -1;
-	hlen = (size_t)(colon - s);
-	if (hlen == 0 || hlen >= sizeof(host))
-		return -1;
-	memcpy(host, s, hlen);
-	host[hlen] = '\0';
-	if (inet_pton(AF_INET, host, &a4) != 1 ||
-	    parse_port(colon + 1, &port) == -1)
-		return -1;
-	listen_set4(&out[0], &a4, port);
-	return 1;
-}
-
-/* ---- string checks ---- */
-
-/* A domain name: dot-separated LDH labels of 1..63, 253 in all. */
-static int
-valid_hostname(const char *s)
-{
-	size_t len = strlen(s), label = 0, i;
-
-	if (len == 0 || len > 253 || s[0] == '.' || s[len - 1] == '.')
-		return 0;
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '.') {
-			if (label == 0 || s[i - 1] == '-')
-				return 0;
-			label = 0;
-			continue;
-		}
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '-'))
-			return 0;
-		if (c == '-' && label == 0)
-			return 0;
-		if (++label > 63)
-			return 0;
-	}
-	return s[len - 1] != '-';
-}
-
-/* A login name as useradd accepts it. */
-static int
-valid_username(const char *s)
-{
-	size_t i, len = strlen(s);
-
-	if (len == 0 || len > 32 || s[0] == '-')
-		return 0;
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-		    c == '.'))
-			return 0;
-	}
-	return 1;
-}
 
 /* ---- fields ---- */
 
@@ -537,7 +290,7 @@ set_number(struct conf *c, const struct conf_key *k, const char *val,
 		v = d;
 		break;
 	default:
-		if (parse_u64(val, &end, &v) == -1 || *end != '\0')
+		if (conf_parse_u64(val, &end, &v) == -1 || *end != '\0')
 			goto bad;
 		break;
 	}
@@ -564,14 +317,14 @@ conf_set(struct conf *c, const struct conf_key *k, const char *val,
 
 	switch (k->type) {
 	case CT_STRING:
-		if (!valid_username(val)) {
+		if (!conf_valid_username(val)) {
 			(void)snprintf(msg, msgsize, "\"%s\" is not a valid "
 			    "user name", val);
 			return -1;
 		}
 		return strlcpy_ok(field, val, k->size);
 	case CT_HOSTNAME:
-		if (!valid_hostname(val) ||
+		if (!conf_valid_hostname(val) ||
 		    strlcpy_ok(field, val, k->size) == -1) {
 			(void)snprintf(msg, msgsize, "\"%s\" is not a valid "
 			    "host name", val);
@@ -829,7 +582,7 @@ conf_validate(struct conf_reader *r)
 	struct conf *c = r->c;
 	size_t i, j;
 
-	if (!valid_hostname(c->hostname))
+	if (!conf_valid_hostname(c->hostname))
 		return conf_error(r, seen_line(r, "hostname"), "hostname: "
 		    "\"%s\" (from gethostname) is not a valid host name; set "
 		    "hostname", c->hostname);
@@ -891,42 +644,6 @@ conf_load(struct conf *out, const char *path, char *err, size_t errsize)
 
 /* ---- printing ---- */
 
-static void
-fmt_size(uint64_t v, char *buf, size_t bufsize)
-{
-	static const struct { char suffix; uint64_t unit; } u[] = {
-		{ 'G', GB }, { 'M', MB }, { 'K', KB },
-	};
-	size_t i;
-
-	for (i = 0; v != 0 && i < sizeof(u) / sizeof(u[0]); i++) {
-		if (v % u[i].unit == 0) {
-			(void)snprintf(buf, bufsize, "%llu%c",
-			    (unsigned long long)(v / u[i].unit), u[i].suffix);
-			return;
-		}
-	}
-	(void)snprintf(buf, bufsize, "%llu", (unsigned long long)v);
-}
-
-static void
-fmt_duration(uint64_t v, char *buf, size_t bufsize)
-{
-	static const struct { char suffix; unsigned unit; } u[] = {
-		{ 'd', DAY }, { 'h', 3600 }, { 'm', 60 }, { 's', 1 },
-	};
-	size_t i;
-
-	for (i = 0; v != 0 && i < sizeof(u) / sizeof(u[0]); i++) {
-		if (v % u[i].unit == 0) {
-			(void)snprintf(buf, bufsize, "%llu%c",
-			    (unsigned long long)(v / u[i].unit), u[i].suffix);
-			return;
-		}
-	}
-	(void)snprintf(buf, bufsize, "0");
-}
-
 static const char *
 fmt_enum(const struct conf *c, const struct conf_key *k)
 {
@@ -965,10 +682,10 @@ print_key(const struct conf *c, const struct conf_key *k, FILE *fp)
 		    field_load(c, k) ? "yes" : "no");
 		return;
 	case CT_SIZE:
-		fmt_size(field_load(c, k), num, sizeof(num));
+		conf_fmt_size(field_load(c, k), num, sizeof(num));
 		break;
 	case CT_DURATION:
-		fmt_duration(field_load(c, k), num, sizeof(num));
+		conf_fmt_duration(field_load(c, k), num, sizeof(num));
 		break;
 	case CT_COUNT:
 		(void)snprintf(num, sizeof(num), "%llu",
