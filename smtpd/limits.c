@@ -99,9 +99,9 @@ key_hash(const unsigned char key[16])
 	return h;
 }
 
-/* Find key in a table; create when asked and there is room. */
+/* Find key in a table; with create, add it when missing (and count it). */
 static struct ipslot *
-table_find(struct ipslot *t, const unsigned char key[16], int create)
+table_find(struct ipslot *t, const unsigned char key[16], uint32_t *create)
 {
 	uint32_t i = key_hash(key) & (tsize - 1);
 	unsigned n;
@@ -114,6 +114,7 @@ table_find(struct ipslot *t, const unsigned char key[16], int create)
 				return NULL;
 			memcpy(e->key, key, 16);
 			__atomic_store_n(&e->used, 1, __ATOMIC_RELEASE);
+			(*create)++;		/* the caller's count of keys */
 			return e;
 		}
 		if (memcmp(e->key, key, 16) == 0)
@@ -140,12 +141,13 @@ table_sweep(unsigned slot)
 		if (t[i].used && t[i].count)
 			keep[nkeep++] = t[i];
 	memset(t, 0, sizeof(*t) * tsize);
+	wslots[slot].used_keys = 0;
 	for (i = 0; i < nkeep; i++) {
-		struct ipslot *e = table_find(t, keep[i].key, 1);
+		struct ipslot *e = table_find(t, keep[i].key,
+		    &wslots[slot].used_keys);
 		if (e != NULL)
 			e->count = keep[i].count;
 	}
-	wslots[slot].used_keys = nkeep;
 }
 
 unsigned
@@ -168,7 +170,7 @@ limits_ip_count(const struct sockaddr *sa)
 		return 0;
 	addr_key(sa, key);
 	for (i = 0; i < nslots_; i++) {
-		struct ipslot *e = table_find(slot_table(i), key, 0);
+		struct ipslot *e = table_find(slot_table(i), key, NULL);
 		if (e != NULL)
 			sum += __atomic_load_n(&e->count, __ATOMIC_RELAXED);
 	}
@@ -187,11 +189,9 @@ limits_open(const struct sockaddr *sa)
 	addr_key(sa, key);
 	if (wslots[myslot].used_keys * 2 > tsize)
 		table_sweep(myslot);
-	if ((e = table_find(slot_table(myslot), key, 0)) == NULL) {
-		if ((e = table_find(slot_table(myslot), key, 1)) == NULL)
-			return;
-		wslots[myslot].used_keys++;
-	}
+	if ((e = table_find(slot_table(myslot), key,
+	    &wslots[myslot].used_keys)) == NULL)
+		return;
 	__atomic_add_fetch(&e->count, 1, __ATOMIC_RELAXED);
 }
 
@@ -206,7 +206,7 @@ limits_close(const struct sockaddr *sa)
 	if (wslots[myslot].total > 0)
 		__atomic_sub_fetch(&wslots[myslot].total, 1, __ATOMIC_RELAXED);
 	addr_key(sa, key);
-	e = table_find(slot_table(myslot), key, 0);
+	e = table_find(slot_table(myslot), key, NULL);
 	if (e != NULL && e->count > 0)
 		__atomic_sub_fetch(&e->count, 1, __ATOMIC_RELAXED);
 }

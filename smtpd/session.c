@@ -70,22 +70,28 @@ session_new(int fd, const struct sockaddr *sa, socklen_t salen)
 	return s;
 }
 
+/* "CODE ENH text" CRLF, formatted once, straight into one line. */
 void
 session_reply(struct session *s, int code, const char *enh,
     const char *fmt, ...)
 {
-	char text[512];
+	char line[512 + 32];
 	va_list ap;
-	int n;
+	int h, t;
 
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
 	if (enh != NULL && enh[0] != '\0')
-		n = buf_appendf(&s->out, "%d %s %s\r\n", code, enh, text);
+		h = snprintf(line, sizeof(line), "%d %s ", code, enh);
 	else
-		n = buf_appendf(&s->out, "%d %s\r\n", code, text);
-	if (n == -1) {
+		h = snprintf(line, sizeof(line), "%d ", code);
+	va_start(ap, fmt);
+	t = vsnprintf(line + h, sizeof(line) - (size_t)h - 2, fmt, ap);
+	va_end(ap);
+	if (t < 0)
+		t = 0;
+	if ((size_t)t > sizeof(line) - (size_t)h - 3)
+		t = (int)(sizeof(line) - (size_t)h - 3);	/* cut, like before */
+	memcpy(line + h + t, "\r\n", 2);
+	if (buf_append(&s->out, line, (size_t)(h + t + 2)) == -1) {
 		/* the client is not reading its replies: give up on it */
 		session_closing(s, "not-reading");
 		buf_reset(&s->out);
@@ -167,6 +173,20 @@ session_log_disconnect(struct session *s, const char *reason)
 		kv_str(&k, "tls", tls_describe(s->ssl, tls, sizeof(tls)));
 	kv_str(&k, "reason", reason);
 	kv_emit(&k);
+}
+
+/* A command the client got wrong; too many and we hang up. */
+void
+session_bad(struct session *s, int code, const char *enh, const char *text)
+{
+	s->nbad++;
+	if (s->nbad > wk->conf->max_bad_commands) {
+		session_reply(s, 421, "4.7.0", "%s Error: too many errors",
+		    wk->conf->hostname);
+		session_closing(s, "errors");
+		return;
+	}
+	session_reply(s, code, enh, "%s", text);
 }
 
 /* Say goodbye: close once what is written has gone out. */
@@ -278,14 +298,7 @@ session_process(struct session *s)
 		}
 		if (st == LINE_TOOLONG) {
 			buf_consume(&s->in, used);
-			s->nbad++;
-			session_reply(s, 500, "5.5.2",
-			    "Error: line too long");
-			if (s->nbad > wk->conf->max_bad_commands) {
-				session_reply(s, 421, "4.7.0", "%s Error: "
-				    "too many errors", wk->conf->hostname);
-				session_closing(s, "errors");
-			}
+			session_bad(s, 500, "5.5.2", "Error: line too long");
 			continue;
 		}
 		session_command(s, s->in.data, linelen, s->in.len > used);

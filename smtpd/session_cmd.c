@@ -60,18 +60,19 @@ static const struct cmdent cmdtab[] = {
 	{ CMD_STARTTLS,	cmd_starttls,	F_NEED_HELO },
 };
 
-/* A command the client got wrong; too many and we hang up. */
+/*
+ * One refusal: its log line, then its reply.  bad: a 5xx counts against
+ * max_bad_commands (and past it becomes the 421).
+ */
 static void
-session_bad(struct session *s, int code, const char *enh, const char *text)
+session_refuse(struct session *s, const char *stage, const struct verdict *v,
+    const char *rcpt, int bad)
 {
-	s->nbad++;
-	if (s->nbad > wk->conf->max_bad_commands) {
-		session_reply(s, 421, "4.7.0", "%s Error: too many errors",
-		    wk->conf->hostname);
-		session_closing(s, "errors");
-		return;
-	}
-	session_reply(s, code, enh, "%s", text);
+	session_log_reject(s, stage, v, rcpt);
+	if (bad && v->code >= 500)
+		session_bad(s, v->code, v->enh, v->text);
+	else
+		session_reply(s, v->code, v->enh, "%s", v->text);
 }
 
 static void
@@ -182,13 +183,11 @@ session_helo_common(struct session *s, const char *arg, size_t len,
 	check_helo(s, arg, len, &v);
 	if (v.kind == V_REJECT || v.kind == V_TEMPFAIL) {
 		s->helo_seen = 0;
+		/* the refused name goes in the log line, then is forgotten */
 		snprintf(s->helo, sizeof(s->helo), "%.*s",
 		    (int)(len < 255 ? len : 255), arg);
-		session_log_reject(s, "helo", &v, NULL);
+		session_refuse(s, "helo", &v, NULL, 1);
 		s->helo[0] = '\0';
-		if (v.code >= 500)
-			s->nbad++;
-		session_reply(s, v.code, v.enh, "%s", v.text);
 		return -1;
 	}
 	snprintf(s->helo, sizeof(s->helo), "%.*s", (int)len, arg);
@@ -270,8 +269,7 @@ reply_addr_error(struct session *s, enum addr_error e, const char *stage,
 		    "5.1.7" : "5.1.3", cls, "Bad address syntax");
 		break;
 	}
-	session_log_reject(s, stage, &v, NULL);
-	session_bad(s, v.code, v.enh, v.text);
+	session_refuse(s, stage, &v, NULL, 1);
 }
 
 /* Skip "FROM:" / "TO:" (case-insensitive) and optional spaces. */
@@ -335,33 +333,27 @@ cmd_mail(struct session *s, const char *arg, size_t len)
 	if (mp.size_set && mp.size > wk->conf->max_message_size) {
 		verdict_set(&v, V_REJECT, 552, "5.3.4", "size",
 		    "Message size exceeds fixed limit");
-		session_log_reject(s, "mail", &v, NULL);
-		session_reply(s, v.code, v.enh, "%s", v.text);
+		session_refuse(s, "mail", &v, NULL, 0);
 		return;
 	}
 	if (!spool_has_room()) {
 		verdict_set(&v, V_TEMPFAIL, 452, "4.3.1", "spool",
 		    "Insufficient system storage");
-		session_log_reject(s, "mail", &v, NULL);
-		session_reply(s, v.code, v.enh, "%s", v.text);
+		session_refuse(s, "mail", &v, NULL, 0);
 		return;
 	}
 	check_sender(s, &a, &v);
-	if (v.kind == V_REJECT || v.kind == V_TEMPFAIL) {
-		tx_new(s);
-		if (s->tx != NULL)
-			s->tx->sender = a;
-		session_log_reject(s, "mail", &v, NULL);
-		tx_free(s);
-		session_reply(s, v.code, v.enh, "%s", v.text);
-		return;
-	}
 	tx_new(s);
 	if (s->tx == NULL) {
 		session_reply(s, 451, "4.3.0", "Error: out of memory");
 		return;
 	}
-	s->tx->sender = a;
+	s->tx->sender = a;		/* the log line names the sender */
+	if (v.kind == V_REJECT || v.kind == V_TEMPFAIL) {
+		session_refuse(s, "mail", &v, NULL, 0);
+		tx_free(s);
+		return;
+	}
 	s->tx->params = mp;
 	session_reply(s, 250, "2.1.0", "Ok");
 }
@@ -372,11 +364,7 @@ static void
 rcpt_refused(struct session *s, const struct verdict *v, const char *to)
 {
 	s->nrcpt_bad++;
-	session_log_reject(s, "rcpt", v, to);
-	if (v->code >= 500)
-		session_bad(s, v->code, v->enh, v->text);
-	else
-		session_reply(s, v->code, v->enh, "%s", v->text);
+	session_refuse(s, "rcpt", v, to, 1);
 }
 
 static void
@@ -494,10 +482,9 @@ data_refused(struct session *s, int code, const char *enh, const char *cls,
 
 	verdict_set(&v, code >= 500 ? V_REJECT : V_TEMPFAIL, code, enh, cls,
 	    "%s", text);
-	session_log_reject(s, "data", &v, NULL);
+	session_refuse(s, "data", &v, NULL, 0);
 	tx_free(s);
 	s->state = S_CMD;
-	session_reply(s, code, enh, "%s", text);
 }
 
 static void

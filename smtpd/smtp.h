@@ -173,6 +173,8 @@ void	session_drain(struct session *);
 void	session_close(struct session *, const char *reason);
 void	session_free(struct session *);
 void	session_closing(struct session *, const char *reason);
+void	session_bad(struct session *, int code, const char *enh,
+	    const char *text);
 int	session_confirm_pending(const struct session *);
 void	session_reply(struct session *, int code, const char *enh,
 	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));

@@ -273,16 +273,24 @@ worker_queue_flush(void)
 	queue_events(EPOLLIN);
 }
 
+/* CONFIRM or ABORT: a frame that carries one queue id. */
+static void
+worker_send_qid(uint32_t type, const char *qid)
+{
+	struct frame f;
+
+	frame_init(&f, type);
+	frame_put_str(&f, qid);
+	if (worker_queue_send(&f, -1) == -1)
+		log_warn("queue: %s qid=%s not sent", frame_name(type), qid);
+}
+
 void
 worker_confirm(const char *qid)
 {
-	struct frame f;
 	size_t max = sizeof(wk->unacked) / sizeof(wk->unacked[0]);
 
-	frame_init(&f, FRAME_CONFIRM);
-	frame_put_str(&f, qid);
-	if (worker_queue_send(&f, -1) == -1)
-		log_warn("queue: confirm qid=%s not sent yet", qid);
+	worker_send_qid(FRAME_CONFIRM, qid);	/* kept below till acked */
 	if (wk->nunacked == max) {
 		log_warnx("queue: %zu confirmations unacknowledged; qid=%s "
 		    "not tracked", max, qid);
@@ -294,12 +302,7 @@ worker_confirm(const char *qid)
 void
 worker_abort(const char *qid)
 {
-	struct frame f;
-
-	frame_init(&f, FRAME_ABORT);
-	frame_put_str(&f, qid);
-	if (worker_queue_send(&f, -1) == -1)
-		log_warn("queue: abort qid=%s not sent", qid);
+	worker_send_qid(FRAME_ABORT, qid);
 }
 
 static void
@@ -486,7 +489,6 @@ worker_queue_input(void)
 static void
 worker_set_queue(int fd)
 {
-	struct frame f;
 	unsigned i;
 
 	if (wk->queue.fd != -1)
@@ -496,13 +498,8 @@ worker_set_queue(int fd)
 	if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1)
 		fatal("fcntl queue channel");
 	epoll_add(&wk->queue, EPOLLIN);
-	for (i = 0; i < wk->nunacked; i++) {
-		frame_init(&f, FRAME_CONFIRM);
-		frame_put_str(&f, wk->unacked[i]);
-		if (worker_queue_send(&f, -1) == -1)
-			log_warn("queue: resend confirm qid=%s",
-			    wk->unacked[i]);
-	}
+	for (i = 0; i < wk->nunacked; i++)
+		worker_send_qid(FRAME_CONFIRM, wk->unacked[i]);
 }
 
 static void
