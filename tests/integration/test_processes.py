@@ -187,14 +187,21 @@ def test_sigterm_lets_open_transaction_finish():
         srv.close()
 
 
+def block_maildir(srv, user):
+    """Put a file where USER's maildir goes, so delivery fails until the
+    returned path is removed."""
+    os.makedirs(os.path.join(srv.dir, "mail"), exist_ok=True)
+    blocker = os.path.join(srv.dir, "mail", user)
+    with open(blocker, "w") as f:
+        f.write("not a folder")
+    return blocker
+
+
 def test_undeliverable_is_retried_not_dropped():
     srv = Moat()
     try:
         # alice's maildir cannot be made: a file is in the way
-        os.makedirs(os.path.join(srv.dir, "mail"), exist_ok=True)
-        blocker = os.path.join(srv.dir, "mail", "alice")
-        with open(blocker, "w") as f:
-            f.write("not a folder")
+        blocker = block_maildir(srv, "alice")
         c = srv.client()
         code, _ = send_message(c, body="Subject: retried\r\n\r\nx\r\n")
         assert code == 250
@@ -210,10 +217,7 @@ def test_undeliverable_is_retried_not_dropped():
 def test_restart_resumes_committed_messages():
     srv = Moat()
     try:
-        os.makedirs(os.path.join(srv.dir, "mail"), exist_ok=True)
-        blocker = os.path.join(srv.dir, "mail", "bob")
-        with open(blocker, "w") as f:
-            f.write("not a folder")
+        blocker = block_maildir(srv, "bob")
         c = srv.client()
         code, _ = send_message(c, rcpts=("<bob@example.test>",),
                                body="Subject: resumed\r\n\r\nx\r\n")
@@ -352,10 +356,7 @@ def test_kill9_worker_and_queue_under_load():
 def test_moatctl_flush_retries_deferred_now():
     srv = Moat(retry_min="1h", retry_max="2h")
     try:
-        os.makedirs(os.path.join(srv.dir, "mail"), exist_ok=True)
-        blocker = os.path.join(srv.dir, "mail", "alice")
-        with open(blocker, "w") as f:
-            f.write("not a folder")
+        blocker = block_maildir(srv, "alice")
         c = srv.client()
         code, _ = send_message(c, body="Subject: flushed\r\n\r\nx\r\n")
         assert code == 250
