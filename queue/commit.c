@@ -35,6 +35,7 @@
 
 #include "../smtpd/log.h"
 #include "queue.h"
+#include "syncpool.h"
 
 struct commit_req {
 	uint64_t	 ticket;
@@ -254,6 +255,24 @@ commit_msg(struct queue *q, struct chan *c, struct frame *f)
 	return NULL;
 }
 
+/* fsync every file of the turn at once (see syncpool.h). */
+static void
+sync_files(struct queue *q)
+{
+	int fds[SYNCPOOL_BATCH], errs[SYNCPOOL_BATCH];
+	size_t k, done, chunk;
+
+	for (done = 0; done < q->pend.n; done += chunk) {
+		chunk = q->pend.n - done < SYNCPOOL_BATCH ? q->pend.n - done :
+		    SYNCPOOL_BATCH;
+		for (k = 0; k < chunk; k++)
+			fds[k] = q->pend.v[done + k].fd;
+		syncpool_fsync(fds, errs, chunk);
+		for (k = 0; k < chunk; k++)
+			q->pend.v[done + k].sync_err = errs[k];
+	}
+}
+
 /*
  * fsync and rename each file of the turn (their write-back started when
  * they were written, so most of it is done by now).  A commit whose entry
@@ -267,11 +286,17 @@ flush_files(struct queue *q)
 	struct qmsg *m;
 	size_t i;
 
+	sync_files(q);
 	for (i = 0; i < q->pend.n; i++) {
 		p = &q->pend.v[i];
 		if ((m = msg_find(&q->tab, p->qid)) == NULL) {
 			spool_commit_cancel(&q->sp, p->qid, p->fd);
-		} else if (spool_commit_end(&q->sp, p->qid, p->fd) == -1) {
+		} else if (p->sync_err != 0 ||
+		    spool_commit_end(&q->sp, p->qid, p->fd) == -1) {
+			if (p->sync_err != 0) {
+				errno = p->sync_err;
+				spool_commit_cancel(&q->sp, p->qid, p->fd);
+			}
 			log_warn("queue: commit qid=%s", p->qid);
 			msg_free(&q->tab, m);
 			reply_fail(q, chan_by_id(q, p->chan), p->ticket, 451,
@@ -510,6 +535,8 @@ commit_recover(struct queue *q)
 		fatal("queue: cannot read %s/tmp", q->conf->spool);
 	if (n > 0)
 		log_info("queue", "removed %d unfinished file(s) from tmp/", n);
+	if (spool_collect_free(&q->sp) == -1)
+		fatal("queue: cannot read %s/free", q->conf->spool);
 	if (spool_scan(&q->sp, recover_one, q) == -1)
 		fatal("queue: cannot read %s/queue", q->conf->spool);
 	TAILQ_FOREACH(m, &q->tab.unconf, link)

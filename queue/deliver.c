@@ -175,8 +175,7 @@ batch_finish(struct queue *q, size_t n)
 	size_t i;
 	int res;
 
-	for (i = 0; i < n; i++)
-		maildir_sync(&mj[i]);
+	maildir_sync(mj, n);
 	for (i = 0; i < n; i++)
 		maildir_link(&mj[i]);
 	for (i = 0; i < n; i++)

@@ -19,6 +19,7 @@
 
 #include "../smtpd/buf.h"
 #include "maildir.h"
+#include "syncpool.h"
 
 static const char *const maildir_subs[] = { "tmp", "new", "cur" };
 
@@ -395,12 +396,11 @@ maildir_start(struct maildir_job *j, const char *mail_root,
 	close(dfd);
 }
 
-void
-maildir_sync(struct maildir_job *j)
+static void
+job_synced(struct maildir_job *j, int err)
 {
-	if (j->state != MJ_WRITTEN)
-		return;
-	if (fsync(j->fd) == -1) {
+	if (err != 0) {
+		errno = err;
 		job_fail(j, "write", "tmp/");
 		return;
 	}
@@ -411,6 +411,25 @@ maildir_sync(struct maildir_job *j)
 	}
 	j->fd = -1;
 	j->state = MJ_SYNCED;
+}
+
+void
+maildir_sync(struct maildir_job *jobs, size_t n)
+{
+	int fds[SYNCPOOL_BATCH], errs[SYNCPOOL_BATCH];
+	size_t i, k, done, chunk;
+
+	for (done = 0; done < n; done += chunk) {
+		chunk = n - done < SYNCPOOL_BATCH ? n - done :
+		    SYNCPOOL_BATCH;
+		for (i = done, k = 0; i < done + chunk; i++)
+			if (jobs[i].state == MJ_WRITTEN)
+				fds[k++] = jobs[i].fd;
+		syncpool_fsync(fds, errs, k);
+		for (i = done, k = 0; i < done + chunk; i++)
+			if (jobs[i].state == MJ_WRITTEN)
+				job_synced(&jobs[i], errs[k++]);
+	}
 }
 
 /* link into new/; EEXIST means an earlier try got there. */
@@ -488,7 +507,7 @@ maildir_deliver(const char *mail_root, const char *path, const char *name,
 	int r;
 
 	maildir_start(&j, mail_root, path, name, src, rcpt, check_cur);
-	maildir_sync(&j);
+	maildir_sync(&j, 1);
 	maildir_link(&j);
 	maildir_sync_new(&j, 1, 0);
 	r = maildir_end(&j);

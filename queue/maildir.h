@@ -48,9 +48,9 @@ int	maildir_name(char *name, size_t namesize, time_t ctime,
 /*
  * One delivery in phases, so a batch of deliveries shares its syncs:
  * maildir_start() for every message of the batch (create tmp/NAME,
- * write it, start its write-back), then maildir_sync() for each (fsync:
- * the file system merges the journal commits of files written together),
- * maildir_link() for each, one maildir_sync_new() per distinct new/
+ * write it, start its write-back), then one maildir_sync() over the
+ * batch (every file fsynced at once, see syncpool.h), maildir_link() for
+ * each, one maildir_sync_new() per distinct new/
  * folder, and maildir_end() for each.  A delivery counts only once its
  * new/ has been synced.  Every step is a no-op for a job already done or
  * failed, so the caller runs all steps over the whole batch.
@@ -80,7 +80,8 @@ struct maildir_job {
 void	maildir_start(struct maildir_job *j, const char *mail_root,
 	    const char *path, const char *name, const struct maildir_src *,
 	    const char *rcpt, int check_cur);
-void	maildir_sync(struct maildir_job *);	/* fsync tmp/NAME */
+/* fsync the tmp/NAME of every job of the batch, all at once. */
+void	maildir_sync(struct maildir_job *jobs, size_t n);
 void	maildir_link(struct maildir_job *);	/* tmp/NAME -> new/NAME */
 /* fsync j's new/; every job of the batch in the same folder (the same
  * new/ device and inode) is settled by it.  Call it for each job. */

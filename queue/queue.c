@@ -24,6 +24,7 @@
 
 #include "../smtpd/log.h"
 #include "queue.h"
+#include "syncpool.h"
 
 #define QUEUE_MAP_WAIT_MS	10000
 #define QUEUE_MAX_WAIT_MS	60000
@@ -171,6 +172,7 @@ queue_exit(struct queue *q)
 			close(c->fd);
 	map_close(&q->rcptmap);
 	spool_close(&q->sp);
+	syncpool_stop();
 	exit(0);
 }
 
@@ -212,6 +214,7 @@ queue_setup(struct queue *q, const struct conf *conf, int parent_sock)
 		fatal("queue: epoll_create1");
 	if (spool_open(&q->sp, conf->spool) == -1)
 		fatal("queue: spool %s", conf->spool);
+	syncpool_start(SYNCPOOL_HELPERS);
 	if ((q->parent = chan_open(q, parent_sock, CHAN_PARENT, 0)) == NULL)
 		fatal("queue: parent channel");
 	map_wait_until = queue_now_ms() + QUEUE_MAP_WAIT_MS;

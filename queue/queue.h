@@ -118,6 +118,7 @@ struct pending {
 	unsigned	 chan;
 	uint64_t	 ticket;
 	int		 fd;		/* a commit's tmp/ file until flushed */
+	int		 sync_err;	/* its fsync: 0 or errno */
 	char		 qid[QID_LEN + 1];
 };
 

@@ -298,8 +298,9 @@ spool_commit_start(struct spool *sp, struct spool_env *e, int msgfd,
 {
 	int fd, saved;
 
-	fd = openat(sp->tmpfd, e->qid, O_WRONLY | O_CREAT | O_EXCL |
-	    O_CLOEXEC, 0600);
+	if ((fd = spool_reuse(sp, e->qid)) == -1)
+		fd = openat(sp->tmpfd, e->qid, O_WRONLY | O_CREAT | O_EXCL |
+		    O_CLOEXEC, 0600);
 	if (fd == -1)
 		return -1;
 	if (write_entry(fd, e, msgfd, size) == -1) {
@@ -316,12 +317,6 @@ spool_commit_end(struct spool *sp, const char *qid, int fd)
 {
 	int saved;
 
-	if (fsync(fd) == -1) {
-		saved = errno;
-		spool_commit_cancel(sp, qid, fd);
-		errno = saved;
-		return -1;
-	}
 	if (close(fd) == -1 ||
 	    rename_noreplace(sp->tmpfd, sp->queuefd, qid) == -1) {
 		saved = errno;
@@ -343,10 +338,16 @@ int
 spool_commit(struct spool *sp, struct spool_env *e, int msgfd,
     uint64_t size)
 {
-	int fd;
+	int fd, saved;
 
 	if ((fd = spool_commit_start(sp, e, msgfd, size)) == -1)
 		return -1;
+	if (fsync(fd) == -1) {
+		saved = errno;
+		spool_commit_cancel(sp, e->qid, fd);
+		errno = saved;
+		return -1;
+	}
 	return spool_commit_end(sp, e->qid, fd);
 }
 

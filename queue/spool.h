@@ -7,6 +7,7 @@
  *   tmp/QID    being written; never trusted, removed at start-up
  *   queue/QID  committed (fsynced, renamed, folder fsynced)
  *   hold/QID   given up on after queue_lifetime; kept for the operator
+ *   free/QID   spent entries, kept to be written over (spoolreuse.c)
  *
  * The file is a short text envelope, a blank line, then the message
  * exactly as received (CRLF line ends):
@@ -60,12 +61,17 @@ enum rcpt_status {
 	RCPT_HELD = 'H',
 };
 
-/* The spool directory and its three folders, opened once. */
+#define SPOOL_FREE_MAX	1024		/* spent files kept for reuse */
+
+/* The spool directory and its four folders, opened once. */
 struct spool {
 	int	dirfd;
 	int	tmpfd;
 	int	queuefd;
 	int	holdfd;
+	int	freefd;
+	size_t	nfree;			/* names in free/ known to us */
+	char	free_ids[SPOOL_FREE_MAX][QID_LEN + 1];
 };
 
 struct spool_rcpt {
@@ -90,7 +96,8 @@ struct spool_env {
 	off_t	 body_len;
 };
 
-/* Open (and create, 0700) tmp/, queue/, hold/ under path.  0 or -1. */
+/* Open (and create, 0700) tmp/, queue/, hold/, free/ under path.  0 or
+ * -1.  free/ is not read until spool_collect_free(). */
 int	spool_open(struct spool *, const char *path);
 void	spool_close(struct spool *);
 
@@ -116,7 +123,7 @@ void	spool_env_free(struct spool_env *);
 int	spool_exists(struct spool *, const char *qid);
 
 /*
- * Write tmp/QID (exclusive, 0600): envelope then size bytes copied from
+ * Write tmp/QID (a file of free/, else created exclusive, 0600): envelope then size bytes copied from
  * msgfd (read from offset 0), fsync, rename to queue/QID.  The folder
  * queue/ is NOT fsynced here: the caller batches that (group commit) and
  * answers only after spool_sync_queue().  Fills the offsets in env.  On
@@ -128,8 +135,9 @@ int	spool_commit(struct spool *, struct spool_env *, int msgfd,
  * The same in two steps, so the commits of one loop turn are written
  * (and their write-back started) before the first is fsynced:
  * spool_commit_start() writes tmp/QID and returns it open (-1 on error,
- * nothing left); spool_commit_end() fsyncs, closes and renames it (-1 on
- * error, nothing left); spool_commit_cancel() closes and removes it.
+ * nothing left); the caller fsyncs it (the turn's files together, see
+ * syncpool.h); spool_commit_end() closes and renames it (-1 on error,
+ * nothing left); spool_commit_cancel() closes and removes it.
  */
 int	spool_commit_start(struct spool *, struct spool_env *, int msgfd,
 	    uint64_t size);
@@ -157,7 +165,15 @@ int	spool_confirm(struct spool *, struct spool_env *);
 /* fdatasync queue/QID (its marks).  0 or -1. */
 int	spool_sync_entry(struct spool *, const char *qid);
 
+/* Retire queue/QID: moved to free/ for reuse while there is room, else
+ * unlinked.  0 or -1. */
 int	spool_remove(struct spool *, const char *qid);
+/* tmp/QID made from a file of free/, opened for writing and truncated;
+ * -1 when none is left or it fails (then nothing is left in tmp/). */
+int	spool_reuse(struct spool *, const char *qid);
+/* Learn the names in free/ (start-up); anything else there is removed.
+ * Returns how many, or -1. */
+int	spool_collect_free(struct spool *);
 /* rename queue/QID to hold/QID, fsync both folders. */
 int	spool_hold(struct spool *, const char *qid);
 /* Remove every file in tmp/ (start-up); returns how many. */

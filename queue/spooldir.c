@@ -1,6 +1,7 @@
 /*
  * spooldir: the spool's folders: opening them, scanning queue/ at
- * start-up, clearing tmp/, moving an entry to hold/, free space.
+ * start-up, clearing tmp/, collecting free/, moving an entry to hold/,
+ * free space.
  *
  * Folders are created 0700 when missing (the parent creates the spool
  * itself, owned by the queue user) and the spool is fsynced after a
@@ -19,18 +20,19 @@
 #include "../smtpd/log.h"
 #include "spool.h"
 
-static const char *const spool_dirs[] = { "tmp", "queue", "hold" };
+static const char *const spool_dirs[] = { "tmp", "queue", "hold", "free" };
 
 int
 spool_open(struct spool *sp, const char *path)
 {
-	int *fds[] = { &sp->tmpfd, &sp->queuefd, &sp->holdfd };
+	int *fds[] = { &sp->tmpfd, &sp->queuefd, &sp->holdfd, &sp->freefd };
 	size_t i;
 
-	sp->tmpfd = sp->queuefd = sp->holdfd = -1;
+	sp->tmpfd = sp->queuefd = sp->holdfd = sp->freefd = -1;
+	sp->nfree = 0;
 	if ((sp->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return -1;
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 4; i++) {
 		if (mkdirat(sp->dirfd, spool_dirs[i], 0700) == 0) {
 			if (fsync(sp->dirfd) == -1)
 				goto fail;
@@ -51,10 +53,11 @@ void
 spool_close(struct spool *sp)
 {
 	int saved = errno;
-	int *fds[] = { &sp->dirfd, &sp->tmpfd, &sp->queuefd, &sp->holdfd };
+	int *fds[] = { &sp->dirfd, &sp->tmpfd, &sp->queuefd, &sp->holdfd,
+	    &sp->freefd };
 	size_t i;
 
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < 5; i++) {
 		if (*fds[i] != -1)
 			close(*fds[i]);
 		*fds[i] = -1;
@@ -76,12 +79,6 @@ spool_exists(struct spool *sp, const char *qid)
 			return -1;
 	}
 	return 0;
-}
-
-int
-spool_remove(struct spool *sp, const char *qid)
-{
-	return unlinkat(sp->queuefd, qid, 0);
 }
 
 int
@@ -128,6 +125,29 @@ spool_clean_tmp(struct spool *sp)
 	}
 	closedir(d);
 	return n;
+}
+
+int
+spool_collect_free(struct spool *sp)
+{
+	struct dirent *de;
+	DIR *d;
+
+	sp->nfree = 0;
+	if ((d = open_folder(sp->freefd)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..")
+		    == 0)
+			continue;
+		if (spool_qid_valid(de->d_name) && sp->nfree < SPOOL_FREE_MAX)
+			memcpy(sp->free_ids[sp->nfree++], de->d_name,
+			    QID_LEN + 1);
+		else if (unlinkat(sp->freefd, de->d_name, 0) == -1)
+			log_warn("spool: cannot remove free/%s", de->d_name);
+	}
+	closedir(d);
+	return (int)sp->nfree;
 }
 
 int

@@ -27,6 +27,8 @@ frame_name(uint32_t type)
 	case FRAME_FLUSH:	return "flush";
 	case FRAME_STATUS:	return "status";
 	case FRAME_SPOOL_STATE:	return "spool-state";
+	case FRAME_SYNC:	return "sync";
+	case FRAME_SYNC_DONE:	return "sync-done";
 	}
 	return "unknown";
 }

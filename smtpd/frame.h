@@ -36,6 +36,9 @@ enum frame_type {
 	FRAME_STATUS,		/* queue: spool space check */
 	/* child -> parent */
 	FRAME_SPOOL_STATE,	/* queue tells workers (via parent) spool full */
+	/* queue <-> its fsync helpers */
+	FRAME_SYNC,		/* tag + fd: fsync it */
+	FRAME_SYNC_DONE,	/* tag + errno (0: done) */
 };
 
 struct frame {

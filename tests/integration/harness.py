@@ -296,7 +296,9 @@ class Moat:
                              f" log:\n{self.log()[-4000:]}")
 
     def spool_files(self):
-        return glob.glob(os.path.join(self.dir, "spool", "*", "*"))
+        """Entries in tmp/, queue/ and hold/ (free/ holds spent files)."""
+        return [f for sub in ("tmp", "queue", "hold")
+                for f in glob.glob(os.path.join(self.dir, "spool", sub, "*"))]
 
     def client(self, **kw):
         c = Client(self.port, **kw)

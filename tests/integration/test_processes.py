@@ -79,6 +79,66 @@ def test_dead_worker_is_respawned():
         srv.close()
 
 
+def proc_state(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def alive(pid):
+    try:
+        return proc_state(pid)[0] != "Z"
+    except OSError:
+        return False
+
+
+def children_of(pid):
+    """Living (not zombie) processes whose parent is pid."""
+    out = []
+    for stat in os.listdir("/proc"):
+        if not stat.isdigit():
+            continue
+        try:
+            fields = proc_state(stat)
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[1]) == pid:
+            out.append(int(stat))
+    return out
+
+
+def test_queue_fsync_helpers_hold_nothing_and_die_with_the_queue():
+    srv = Moat(workers="1")
+    try:
+        wait_children(srv, 2)
+        helpers = {}
+        for kid in srv.pids()[1:]:
+            helpers[kid] = children_of(kid)
+        queue = [k for k, h in helpers.items() if h]
+        assert len(queue) == 1, helpers
+        queue = queue[0]
+        mine = helpers[queue]
+        assert len(mine) == 16, mine
+        for h in mine:
+            assert proc_status(h) == proc_status(queue)
+            fds = os.listdir(f"/proc/{h}/fd")
+            # stdin, stdout, stderr and the pool's socket: no listener,
+            # no worker channel, no spool folder
+            assert len(fds) <= 4, (h, fds)
+        os.kill(queue, signal.SIGKILL)
+        deadline = time.time() + 10
+        while time.time() < deadline and any(alive(h) for h in mine):
+            time.sleep(0.1)
+        alive_left = [h for h in mine if alive(h)]
+        assert alive_left == [], alive_left
+        c = srv.client()
+        code, _ = send_message(c, body="Subject: after the queue died\r\n\r\nx\r\n")
+        assert code == 250
+        c.expect("QUIT", 221)
+        srv.wait_messages("alice", 1)
+    finally:
+        srv.close()
+
+
 def test_map_replaced_without_restart():
     srv = Moat()
     try:

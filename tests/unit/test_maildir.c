@@ -345,8 +345,7 @@ batch_checks(const struct maildir_src *src, const char *path,
 	maildir_start(&j[3], root, path, done, src, "alice@example.test", 0);
 	maildir_start(&j[4], "/nonexistent-moat-root", "/nonexistent-moat-root"
 	    "/x", "b4", src, "a@b", 0);
-	for (i = 0; i < n; i++)
-		maildir_sync(&j[i]);
+	maildir_sync(j, n);
 	for (i = 0; i < n; i++)
 		maildir_link(&j[i]);
 	for (i = 0; i < n; i++)

@@ -342,6 +342,76 @@ test_scan(struct spool *sp)
 	    "remove");
 }
 
+/* ---- spent files written over ---- */
+
+static ino_t
+ino_of(const char *sub, const char *qid)
+{
+	char path[256];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, sub, qid);
+	return stat(path, &st) == 0 ? st.st_ino : 0;
+}
+
+static off_t
+size_of(const char *sub, const char *qid)
+{
+	char path[256];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, sub, qid);
+	return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+static void
+test_reuse(struct spool *sp)
+{
+	static char big[8192];
+	struct spool_env e, g;
+	ino_t ino;
+	off_t short_size;
+
+	memset(big, 'x', sizeof(big) - 1);
+	CHECK(commit_one(sp, &e, QID2, big, strlen(big)) == 0, "commit big");
+	spool_env_free(&e);
+	ino = ino_of("queue", QID2);
+	CHECK(spool_remove(sp, QID2) == 0 && spool_exists(sp, QID2) == 0 &&
+	    ino_of("free", QID2) == ino, "removed entry kept in free/");
+	CHECK(commit_one(sp, &e, QID1, body, strlen(body)) == 0,
+	    "commit after a remove");
+	CHECK(ino != 0 && ino_of("queue", QID1) == ino &&
+	    ino_of("free", QID2) == 0, "the spent file was written over");
+	short_size = size_of("queue", QID1);
+	CHECK(short_size == e.body_off + (off_t)strlen(body),
+	    "no stale tail: size %lld", (long long)short_size);
+	CHECK(spool_load(sp, QID1, 0, &g) == 0, "reused entry loads");
+	check_loaded(&e, &g);
+	check_body(sp, &g);
+	spool_env_free(&g);
+	spool_env_free(&e);
+	CHECK(spool_remove(sp, QID1) == 0, "remove again");
+
+	/* start-up: names are collected, anything else in free/ removed */
+	put_file("free", "junk", "x");
+	put_file("free", QID3, "spent");
+	CHECK(spool_collect_free(sp) == 2 && size_of("free", "junk") == -1,
+	    "collect: two spent files, junk removed");
+	CHECK(commit_one(sp, &e, QID2, body, strlen(body)) == 0 &&
+	    commit_one(sp, &g, "00000000000000CC", body, strlen(body)) == 0,
+	    "two commits from the collected files");
+	CHECK(size_of("free", QID1) == -1 && size_of("free", QID3) == -1,
+	    "free/ used up");
+	spool_env_free(&e);
+	spool_env_free(&g);
+	CHECK(commit_one(sp, &e, "00000000000000DD", body, strlen(body)) == 0,
+	    "a commit with free/ empty creates a file");
+	spool_env_free(&e);
+	CHECK(spool_remove(sp, QID2) == 0 && spool_remove(sp,
+	    "00000000000000CC") == 0 && spool_remove(sp, "00000000000000DD")
+	    == 0, "clean up");
+}
+
 /* ---- envelopes that must not parse ---- */
 
 struct parse_case {
@@ -433,6 +503,7 @@ main(void)
 	test_two_steps(&sp);
 	test_short_fd(&sp);
 	test_scan(&sp);
+	test_reuse(&sp);
 	spool_close(&sp);
 	nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 	T_DONE();
