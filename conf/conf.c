@@ -50,6 +50,10 @@ enum conf_type {
 	CT_DURATION,	/* seconds, s/m/h/d suffixes */
 	CT_ENUM,	/* one of a few words, stored as an int */
 	CT_LISTEN,	/* repeatable list of addresses */
+	CT_RESOLVER,	/* repeatable: DNS servers */
+	CT_DNSBL,	/* repeatable: zones, one kind each */
+	CT_DNSWL,
+	CT_RHSBL,
 };
 
 struct conf_enum {
@@ -76,6 +80,31 @@ _Static_assert(sizeof(enum bare_lf_policy) == sizeof(int),
 static const struct conf_enum case_names[] = {
 	{ "insensitive", 1 },
 	{ "sensitive", 0 },
+	{ NULL, 0 },
+};
+
+static const struct conf_enum rdns_names[] = {
+	{ "off", RDNS_OFF },
+	{ "require-ptr", RDNS_REQUIRE_PTR },
+	{ "require-fcrdns", RDNS_REQUIRE_FCRDNS },
+	{ NULL, 0 },
+};
+
+static const struct conf_enum miss_names[] = {
+	{ "tempfail", DNS_MISS_TEMPFAIL },
+	{ "reject", DNS_MISS_REJECT },
+	{ NULL, 0 },
+};
+
+static const struct conf_enum sender_domain_names[] = {
+	{ "off", SENDER_DOMAIN_OFF },
+	{ "require-resolvable", SENDER_DOMAIN_RESOLVABLE },
+	{ NULL, 0 },
+};
+
+static const struct conf_enum dns_action_names[] = {
+	{ "enforce", DNS_ENFORCE },
+	{ "log", DNS_LOG },
 	{ NULL, 0 },
 };
 
@@ -127,6 +156,21 @@ static const struct conf_key conf_keys[] = {
 	{ "tls_timeout",	CT_DURATION,	F(tls_timeout),	"30s", 1, 3600, NULL },
 	{ "shutdown_timeout",	CT_DURATION,	F(shutdown_timeout), "30s", 0, DAY, NULL },
 	{ "min_free_space",	CT_SIZE,	F(min_free_space), "100M", 0, UINT64_MAX, NULL },
+
+	{ "resolver",		CT_RESOLVER,	F(resolver),	NULL, 0, 0, NULL },
+	{ "dnsbl",		CT_DNSBL,	F(zones),	NULL, 0, 0, NULL },
+	{ "dnswl",		CT_DNSWL,	F(zones),	NULL, 0, 0, NULL },
+	{ "rhsbl_sender",	CT_RHSBL,	F(zones),	NULL, 0, 0, NULL },
+	{ "dnsbl_threshold",	CT_COUNT,	F(dnsbl_threshold), "1", 1, 1000, NULL },
+	{ "dnsbl_timeout",	CT_DURATION,	F(dnsbl_timeout), "5s", 1, 60, NULL },
+	{ "dnsbl_probe_interval", CT_DURATION,	F(dnsbl_probe_interval), "5m", 10, DAY, NULL },
+	{ "reverse_dns",	CT_ENUM,	F(reverse_dns),	"off", 0, 0, rdns_names },
+	{ "reverse_dns_action",	CT_ENUM,	F(reverse_dns_action), "tempfail", 0, 0, miss_names },
+	{ "dynamic_ptr",	CT_PATH,	F(dynamic_ptr),	"", 0, 0, NULL },
+	{ "sender_domain",	CT_ENUM,	F(sender_domain), "off", 0, 0, sender_domain_names },
+	{ "dns_action",		CT_ENUM,	F(dns_action),	"enforce", 0, 0, dns_action_names },
+	{ "dns_cache_min_ttl",	CT_DURATION,	F(dns_cache_min_ttl), "1m", 0, DAY, NULL },
+	{ "dns_cache_max_ttl",	CT_DURATION,	F(dns_cache_max_ttl), "1h", 0, 7 * DAY, NULL },
 
 	{ "retry_min",		CT_DURATION,	F(retry_min),	"1m", 1, 30 * DAY, NULL },
 	{ "retry_max",		CT_DURATION,	F(retry_max),	"1h", 1, 30 * DAY, NULL },
@@ -261,6 +305,48 @@ set_listen(struct conf *c, const char *val, char *msg, size_t msgsize)
 }
 
 static int
+set_resolver(struct conf *c, const char *val, char *msg, size_t msgsize)
+{
+	if (c->nresolver == CONF_RESOLVER_MAX) {
+		(void)snprintf(msg, msgsize, "more than %d resolvers",
+		    CONF_RESOLVER_MAX);
+		return -1;
+	}
+	if (conf_parse_resolver(val, &c->resolver[c->nresolver]) == -1) {
+		(void)snprintf(msg, msgsize, "bad address \"%s\" (expected "
+		    "IPV4[:PORT] or [IPV6]:PORT)", val);
+		return -1;
+	}
+	c->nresolver++;
+	return 0;
+}
+
+static int
+set_zone(struct conf *c, enum dns_zone_kind kind, const char *val,
+    char *msg, size_t msgsize)
+{
+	size_t i;
+
+	if (c->nzones == CONF_ZONE_MAX) {
+		(void)snprintf(msg, msgsize, "more than %d DNS zones in all",
+		    CONF_ZONE_MAX);
+		return -1;
+	}
+	if (conf_parse_zone(val, kind, &c->zones[c->nzones], msg, msgsize)
+	    == -1)
+		return -1;
+	for (i = 0; i < c->nzones; i++)
+		if (c->zones[i].kind == kind && strcmp(c->zones[i].zone,
+		    c->zones[c->nzones].zone) == 0) {
+			(void)snprintf(msg, msgsize, "%s given twice",
+			    c->zones[i].zone);
+			return -1;
+		}
+	c->nzones++;
+	return 0;
+}
+
+static int
 set_number(struct conf *c, const struct conf_key *k, const char *val,
     char *msg, size_t msgsize)
 {
@@ -344,6 +430,14 @@ conf_set(struct conf *c, const struct conf_key *k, const char *val,
 		return set_enum(c, k, val, msg, msgsize);
 	case CT_LISTEN:
 		return set_listen(c, val, msg, msgsize);
+	case CT_RESOLVER:
+		return set_resolver(c, val, msg, msgsize);
+	case CT_DNSBL:
+		return set_zone(c, ZONE_DNSBL, val, msg, msgsize);
+	case CT_DNSWL:
+		return set_zone(c, ZONE_DNSWL, val, msg, msgsize);
+	case CT_RHSBL:
+		return set_zone(c, ZONE_RHSBL, val, msg, msgsize);
 	default:
 		return set_number(c, k, val, msg, msgsize);
 	}
@@ -403,6 +497,13 @@ conf_error(struct conf_reader *r, unsigned line, const char *fmt, ...)
 	else
 		(void)snprintf(r->err, r->errsize, "%s: %s", r->path, msg);
 	return -1;
+}
+
+static int
+key_repeats(const struct conf_key *k)
+{
+	return k->type == CT_LISTEN || k->type == CT_RESOLVER ||
+	    k->type == CT_DNSBL || k->type == CT_DNSWL || k->type == CT_RHSBL;
 }
 
 static const struct conf_key *
@@ -466,7 +567,7 @@ conf_line(struct conf_reader *r, char *line)
 	if ((k = conf_key_find(key)) == NULL)
 		return conf_error(r, r->line, "unknown key \"%.64s\"", key);
 	idx = (size_t)(k - conf_keys);
-	if (r->seen[idx] != 0 && k->type != CT_LISTEN)
+	if (r->seen[idx] != 0 && !key_repeats(k))
 		return conf_error(r, r->line, "%s is set twice (first at "
 		    "line %u)", k->name, r->seen[idx]);
 	/* the first "listen" in the file replaces the default address */
@@ -594,6 +695,9 @@ conf_validate(struct conf_reader *r)
 		return conf_error(r, seen_line(r, "queue_user"), "user and "
 		    "queue_user must differ (workers must not write the "
 		    "spool)");
+	if (c->dns_cache_min_ttl > c->dns_cache_max_ttl)
+		return conf_error(r, seen_line(r, "dns_cache_min_ttl"),
+		    "dns_cache_min_ttl is longer than dns_cache_max_ttl");
 	if (c->retry_min > c->retry_max)
 		return conf_error(r, seen_line(r, "retry_min"), "retry_min is "
 		    "longer than retry_max");
@@ -658,6 +762,22 @@ fmt_enum(const struct conf *c, const struct conf_key *k)
 }
 
 static void
+print_zones(const struct conf *c, const struct conf_key *k, FILE *fp)
+{
+	enum dns_zone_kind kind = k->type == CT_DNSBL ? ZONE_DNSBL :
+	    k->type == CT_DNSWL ? ZONE_DNSWL : ZONE_RHSBL;
+	char spec[DNS_TEXT_MAX + 1024];
+	size_t i;
+
+	for (i = 0; i < c->nzones; i++) {
+		if (c->zones[i].kind != kind)
+			continue;
+		conf_fmt_zone(&c->zones[i], spec, sizeof(spec));
+		fprintf(fp, "%s = %s\n", k->name, spec);
+	}
+}
+
+static void
 print_key(const struct conf *c, const struct conf_key *k, FILE *fp)
 {
 	const char *field = (const char *)c + k->off;
@@ -668,6 +788,15 @@ print_key(const struct conf *c, const struct conf_key *k, FILE *fp)
 	case CT_LISTEN:
 		for (i = 0; i < c->nlisten; i++)
 			fprintf(fp, "%s = %s\n", k->name, c->listen[i].text);
+		return;
+	case CT_RESOLVER:
+		for (i = 0; i < c->nresolver; i++)
+			fprintf(fp, "%s = %s\n", k->name, c->resolver[i].text);
+		return;
+	case CT_DNSBL:
+	case CT_DNSWL:
+	case CT_RHSBL:
+		print_zones(c, k, fp);
 		return;
 	case CT_STRING:
 	case CT_HOSTNAME:

@@ -18,6 +18,10 @@
 #define CONF_PATH_MAX		1024
 #define CONF_NAME_MAX		256
 #define CONF_LISTEN_MAX		16
+#define CONF_RESOLVER_MAX	8
+#define CONF_ZONE_MAX		32
+#define DNS_CODES_MAX		16
+#define DNS_TEXT_MAX		200
 
 enum bare_lf_policy { BARE_LF_REJECT, BARE_LF_NORMALIZE };
 
@@ -25,6 +29,26 @@ struct listen_addr {
 	struct sockaddr_storage	ss;
 	socklen_t		sslen;
 	char			text[64];	/* as written, for logs */
+};
+
+/* DNS policy (conf_dns.c, dnsbl/). */
+enum dns_zone_kind { ZONE_DNSBL, ZONE_DNSWL, ZONE_RHSBL };
+enum reverse_dns_policy { RDNS_OFF, RDNS_REQUIRE_PTR, RDNS_REQUIRE_FCRDNS };
+enum dns_miss_action { DNS_MISS_TEMPFAIL, DNS_MISS_REJECT };
+enum sender_domain_policy { SENDER_DOMAIN_OFF, SENDER_DOMAIN_RESOLVABLE };
+enum dns_action { DNS_ENFORCE, DNS_LOG };
+
+struct dns_code {
+	uint32_t	lo, hi;		/* 127.x.y.z, host byte order */
+};
+
+struct dns_zone {
+	enum dns_zone_kind kind;
+	char		zone[256];
+	struct dns_code	codes[DNS_CODES_MAX];	/* none: any listing */
+	size_t		ncodes;
+	int		weight;			/* dnswl: negative */
+	char		text[DNS_TEXT_MAX];	/* reply text, "" default */
 };
 
 /* Maps the daemon reads; each is FILE, read as FILE.cdb. */
@@ -78,6 +102,22 @@ struct conf {
 	unsigned shutdown_timeout;		/* drain on SIGTERM, seconds */
 	uint64_t min_free_space;		/* spool floor, bytes */
 
+	/* DNS policy */
+	struct listen_addr resolver[CONF_RESOLVER_MAX];	/* none: resolv.conf */
+	size_t	nresolver;
+	struct dns_zone zones[CONF_ZONE_MAX];	/* every kind, in file order */
+	size_t	nzones;
+	unsigned dnsbl_threshold;
+	unsigned dnsbl_timeout;			/* seconds, per connection */
+	unsigned dnsbl_probe_interval;		/* seconds */
+	int	reverse_dns;			/* enum reverse_dns_policy */
+	int	reverse_dns_action;		/* enum dns_miss_action */
+	char	dynamic_ptr[CONF_PATH_MAX];	/* pattern file, "" = off */
+	int	sender_domain;			/* enum sender_domain_policy */
+	int	dns_action;			/* enum dns_action */
+	unsigned dns_cache_min_ttl;		/* seconds */
+	unsigned dns_cache_max_ttl;
+
 	/* queue */
 	unsigned retry_min;			/* seconds */
 	unsigned retry_max;			/* seconds */
@@ -106,6 +146,12 @@ int	conf_parse_bool(const char *, int *);		/* yes/no/on/off/true/false/1/0 */
  * or -1.  out must have room for 2.
  */
 int	conf_parse_listen(const char *, struct listen_addr *out);
+/* conf_dns.c: "ZONE[=CODES][*WEIGHT] [TEXT]"; 0, or -1 with msg. */
+int	conf_parse_zone(const char *, enum dns_zone_kind, struct dns_zone *,
+	    char *msg, size_t msgsize);
+void	conf_fmt_zone(const struct dns_zone *, char *out, size_t outsize);
+/* "ADDR", "ADDR:PORT" or "[ADDR6]:PORT"; text becomes "ADDR:PORT". */
+int	conf_parse_resolver(const char *, struct listen_addr *out);
 
 /* The config key naming a map ("domains", ...); map_byname: -1 if none. */
 const char *map_name(enum map_id);

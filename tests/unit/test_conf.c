@@ -222,6 +222,142 @@ test_listen(void)
 
 /* ---- whole files ---- */
 
+/* ---- DNS zones and resolvers ---- */
+
+struct zone_case {
+	const char	*name;
+	enum dns_zone_kind kind;
+	const char	*in;
+	int		 ok;
+	const char	*zone;
+	size_t		 ncodes;
+	uint32_t	 lo0, hi_last;	/* first low, last high */
+	int		 weight;
+	const char	*text;
+	const char	*printed;	/* conf_fmt_zone; NULL: same as in */
+};
+
+#define BAD(name, kind, in) { name, kind, in, 0, NULL, 0, 0, 0, 0, NULL, NULL }
+#define IP4(a, b, c, d)	(((uint32_t)(a) << 24) | ((b) << 16) | ((c) << 8) | (d))
+
+static const struct zone_case zone_cases[] = {
+	{ "bare zone", ZONE_DNSBL, "zen.example", 1, "zen.example", 0, 0, 0,
+	    1, "", NULL },
+	{ "upper case folded", ZONE_DNSBL, "ZEN.Example", 1, "zen.example",
+	    0, 0, 0, 1, "", "zen.example" },
+	{ "one code", ZONE_DNSBL, "bl.example=127.0.0.2", 1, "bl.example", 1,
+	    IP4(127, 0, 0, 2), IP4(127, 0, 0, 2), 1, "", NULL },
+	{ "codes and range", ZONE_DNSBL,
+	    "zen.example=127.0.0.2,127.0.0.4-127.0.0.11", 1, "zen.example", 2,
+	    IP4(127, 0, 0, 2), IP4(127, 0, 0, 11), 1, "", NULL },
+	{ "weight", ZONE_DNSBL, "bl.example*3", 1, "bl.example", 0, 0, 0, 3,
+	    "", NULL },
+	{ "codes weight text", ZONE_DNSBL,
+	    "bl.example=127.0.0.3*2 Listed as an open proxy", 1, "bl.example",
+	    1, IP4(127, 0, 0, 3), IP4(127, 0, 0, 3), 2,
+	    "Listed as an open proxy", NULL },
+	{ "text after tabs", ZONE_DNSBL, "bl.example\t\tNo thanks", 1,
+	    "bl.example", 0, 0, 0, 1, "No thanks", "bl.example No thanks" },
+	{ "dnswl default weight", ZONE_DNSWL, "wl.example", 1, "wl.example",
+	    0, 0, 0, -1, "", NULL },
+	{ "dnswl weight", ZONE_DNSWL, "wl.example=127.0.0.2-127.0.0.3*-5", 1,
+	    "wl.example", 1, IP4(127, 0, 0, 2), IP4(127, 0, 0, 3), -5, "",
+	    NULL },
+	{ "rhsbl codes and text", ZONE_RHSBL, "dbl.example=127.0.1.2 Bad "
+	    "sender domain", 1, "dbl.example", 1, IP4(127, 0, 1, 2),
+	    IP4(127, 0, 1, 2), 1, "Bad sender domain", NULL },
+	BAD("code outside 127/8", ZONE_DNSBL, "bl.example=10.0.0.2"),
+	BAD("range upside down", ZONE_DNSBL, "bl.example=127.0.0.9-127.0.0.3"),
+	BAD("range end outside", ZONE_DNSBL, "bl.example=127.0.0.2-128.0.0.1"),
+	BAD("empty codes", ZONE_DNSBL, "bl.example="),
+	BAD("trailing comma", ZONE_DNSBL, "bl.example=127.0.0.2,"),
+	BAD("double comma", ZONE_DNSBL, "bl.example=127.0.0.2,,127.0.0.3"),
+	BAD("code not an address", ZONE_DNSBL, "bl.example=127.0.0"),
+	BAD("seventeen codes", ZONE_DNSBL, "bl.example=127.0.0.1,127.0.0.2,"
+	    "127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.8,"
+	    "127.0.0.9,127.0.0.10,127.0.0.11,127.0.0.12,127.0.0.13,127.0.0.14,"
+	    "127.0.0.15,127.0.0.16,127.0.0.17"),
+	BAD("bad zone", ZONE_DNSBL, "bl..example"),
+	BAD("zone with slash", ZONE_DNSBL, "bl/example"),
+	BAD("empty weight", ZONE_DNSBL, "bl.example*"),
+	BAD("weight not a number", ZONE_DNSBL, "bl.example*x"),
+	BAD("weight too big", ZONE_DNSBL, "bl.example*1001"),
+	BAD("dnsbl negative weight", ZONE_DNSBL, "bl.example*-1"),
+	BAD("dnswl positive weight", ZONE_DNSWL, "wl.example*2"),
+	BAD("dnswl with text", ZONE_DNSWL, "wl.example welcome"),
+	BAD("rhsbl with weight", ZONE_RHSBL, "dbl.example*2"),
+	BAD("text with control byte", ZONE_DNSBL, "bl.example a\x01b"),
+	BAD("text with 8-bit byte", ZONE_DNSBL, "bl.example caf\xc3\xa9"),
+};
+
+static void
+test_zones(void)
+{
+	char out[2048];
+	struct dns_zone z;
+	char msg[256];
+	size_t i;
+	int r;
+
+	for (i = 0; i < sizeof(zone_cases) / sizeof(zone_cases[0]); i++) {
+		const struct zone_case *c = &zone_cases[i];
+
+		msg[0] = '\0';
+		r = conf_parse_zone(c->in, c->kind, &z, msg, sizeof(msg));
+		CHECK((r == 0) == c->ok, "zone %s: got %d (%s)", c->name, r,
+		    msg);
+		if (r != 0 || !c->ok)
+			continue;
+		CHECK(strcmp(z.zone, c->zone) == 0 && z.ncodes == c->ncodes &&
+		    z.weight == c->weight && strcmp(z.text, c->text) == 0 &&
+		    z.kind == c->kind, "zone %s: fields", c->name);
+		if (c->ncodes > 0)
+			CHECK(z.codes[0].lo == c->lo0 &&
+			    z.codes[c->ncodes - 1].hi == c->hi_last,
+			    "zone %s: code bounds", c->name);
+		conf_fmt_zone(&z, out, sizeof(out));
+		CHECK(strcmp(out, c->printed ? c->printed : c->in) == 0,
+		    "zone %s: printed \"%s\"", c->name, out);
+	}
+}
+
+struct resolver_case {
+	const char	*in;
+	int		 ok;
+	const char	*text;
+};
+
+static const struct resolver_case resolver_cases[] = {
+	{ "127.0.0.1", 1, "127.0.0.1:53" },
+	{ "127.0.0.1:5353", 1, "127.0.0.1:5353" },
+	{ "::1", 1, "[::1]:53" },
+	{ "[::1]:5353", 1, "[::1]:5353" },
+	{ "*:53", 0, NULL },
+	{ "dns.example", 0, NULL },
+	{ "127.0.0.1:0", 0, NULL },
+	{ "127.0.0.1:65536", 0, NULL },
+	{ "", 0, NULL },
+};
+
+static void
+test_resolvers(void)
+{
+	struct listen_addr la;
+	size_t i;
+	int r;
+
+	for (i = 0; i < sizeof(resolver_cases) / sizeof(resolver_cases[0]);
+	    i++) {
+		const struct resolver_case *c = &resolver_cases[i];
+
+		r = conf_parse_resolver(c->in, &la);
+		CHECK((r == 0) == c->ok, "resolver \"%s\": got %d", c->in, r);
+		if (r == 0 && c->ok)
+			CHECK(strcmp(la.text, c->text) == 0,
+			    "resolver \"%s\": text %s", c->in, la.text);
+	}
+}
+
 static void
 write_file(const char *path, const char *text)
 {
@@ -316,7 +452,64 @@ chk_hostname_case(const struct conf *c)
 	return strcmp(c->hostname, "mx.example.test") == 0;
 }
 
+static int
+chk_dns(const struct conf *c)
+{
+	return c->nzones == 4 && c->zones[0].kind == ZONE_DNSWL &&
+	    c->zones[1].kind == ZONE_DNSBL && c->zones[2].kind == ZONE_RHSBL &&
+	    c->zones[3].kind == ZONE_DNSBL &&
+	    strcmp(c->zones[3].zone, "bl2.example") == 0 &&
+	    c->zones[3].weight == 2 && c->nresolver == 2 &&
+	    strcmp(c->resolver[1].text, "[::1]:5300") == 0 &&
+	    c->dnsbl_threshold == 2 && c->dnsbl_timeout == 3 &&
+	    c->reverse_dns == RDNS_REQUIRE_FCRDNS &&
+	    c->reverse_dns_action == DNS_MISS_REJECT &&
+	    c->sender_domain == SENDER_DOMAIN_RESOLVABLE &&
+	    c->dns_action == DNS_LOG && c->dns_cache_min_ttl == 10 &&
+	    c->dns_cache_max_ttl == 7200 && c->dynamic_ptr[0] == '/';
+}
+
+static int
+chk_dns_defaults(const struct conf *c)
+{
+	return c->nzones == 0 && c->nresolver == 0 &&
+	    c->dnsbl_threshold == 1 && c->dnsbl_timeout == 5 &&
+	    c->dnsbl_probe_interval == 300 && c->reverse_dns == RDNS_OFF &&
+	    c->reverse_dns_action == DNS_MISS_TEMPFAIL &&
+	    c->dynamic_ptr[0] == '\0' &&
+	    c->sender_domain == SENDER_DOMAIN_OFF &&
+	    c->dns_action == DNS_ENFORCE && c->dns_cache_min_ttl == 60 &&
+	    c->dns_cache_max_ttl == 3600;
+}
+
 static const struct file_case file_cases[] = {
+	{ "DNS defaults", "", NULL, chk_dns_defaults },
+	{ "DNS keys",
+	    "dnswl = wl.example\n"
+	    "dnsbl = bl.example=127.0.0.2 Go away\n"
+	    "rhsbl_sender = dbl.example\n"
+	    "dnsbl = bl2.example*2\n"
+	    "resolver = 127.0.0.1:5353\n"
+	    "resolver = [::1]:5300\n"
+	    "dnsbl_threshold = 2\n"
+	    "dnsbl_timeout = 3s\n"
+	    "reverse_dns = require-fcrdns\n"
+	    "reverse_dns_action = reject\n"
+	    "dynamic_ptr = dynamic_ptr\n"
+	    "sender_domain = require-resolvable\n"
+	    "dns_action = log\n"
+	    "dns_cache_min_ttl = 10s\n"
+	    "dns_cache_max_ttl = 2h\n", NULL, chk_dns },
+	{ "same dnsbl twice", "dnsbl = bl.example\ndnsbl = BL.example\n",
+	    "bl.example given twice", NULL },
+	{ "bad dnsbl names its line", "\n\ndnsbl = bl.example=1.2.3.4\n",
+	    ":3: dnsbl: bad answer codes", NULL },
+	{ "cache ttls crossed", "dns_cache_min_ttl = 2h\n"
+	    "dns_cache_max_ttl = 1h\n", "dns_cache_min_ttl is longer", NULL },
+	{ "bad reverse_dns", "reverse_dns = maybe\n", "require-fcrdns",
+	    NULL },
+	{ "bad resolver", "resolver = dns.example\n", "resolver: bad address",
+	    NULL },
 	{ "empty file gives defaults", "", NULL, chk_defaults },
 	{ "comments and blanks", "# a comment\n\n   # indented\n\t\n",
 	    NULL, chk_defaults },
@@ -477,7 +670,11 @@ test_print_roundtrip(void)
 	    "recipients = recipients\nmax_message_size = 1536\n"
 	    "min_free_space = 3G\nsession_timeout = 90\n"
 	    "queue_lifetime = 7d\nlocal_part_case = sensitive\n"
-	    "bare_lf = normalize\ndelay_reject = off\npidfile =\n");
+	    "bare_lf = normalize\ndelay_reject = off\npidfile =\n"
+	    "dnsbl = zen.example=127.0.0.2,127.0.0.4-127.0.0.11*2 Listed\n"
+	    "dnswl = wl.example*-3\nrhsbl_sender = dbl.example=127.0.1.2\n"
+	    "resolver = ::1\nreverse_dns = require-ptr\n"
+	    "dynamic_ptr = dyn\n");
 	memset(&a, 0, sizeof(a));
 	memset(&b, 0, sizeof(b));
 	CHECK(conf_load(&a, path, err, sizeof(err)) == 0, "load: %s", err);
@@ -556,6 +753,8 @@ main(void)
 	test_durations();
 	test_bools();
 	test_listen();
+	test_zones();
+	test_resolvers();
 	test_files();
 	test_missing_file();
 	test_print_roundtrip();
