@@ -4,7 +4,7 @@
 set -e
 
 PKGS="build-essential pkg-config libssl-dev libc-ares-dev liblmdb-dev
- libcdb-dev tinycdb openssl python3 swaks clang iproute2"
+ libcdb-dev tinycdb openssl python3 swaks clang iproute2 rbldnsd dnsmasq-base"
 
 missing=""
 for p in $PKGS; do
