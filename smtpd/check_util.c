@@ -27,6 +27,7 @@ verdict_set(struct verdict *v, enum vkind kind, int code, const char *enh,
 	v->code = code;
 	snprintf(v->enh, sizeof(v->enh), "%s", enh);
 	snprintf(v->cls, sizeof(v->cls), "%s", cls);
+	v->hits[0] = '\0';
 	va_start(ap, fmt);
 	vsnprintf(v->text, sizeof(v->text), fmt, ap);
 	va_end(ap);

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../dnsbl/dynptr.h"
 #include "../conf/conf.h"
 #include "../conf/map.h"
 #include "log.h"
@@ -64,6 +65,14 @@ check_setup(const struct conf *conf)
 	}
 	if (ctx != NULL)
 		SSL_CTX_free(ctx);
+	if (conf->dynamic_ptr[0] != '\0') {
+		if (dynptr_load(conf->dynamic_ptr, err, sizeof(err)) == -1) {
+			fprintf(stderr, "%s: dynamic_ptr: %s\n", conf->file,
+			    err);
+			bad++;
+		}
+		dynptr_free();
+	}
 	if (priv_lookup(conf->user, &id, err, sizeof(err)) == -1 ||
 	    priv_lookup(conf->queue_user, &id, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s: %s\n", conf->file, err);

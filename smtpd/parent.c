@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../dnsbl/dynptr.h"
 #include "../conf/map.h"
 #include "../queue/queue.h"
 #include "frame.h"
@@ -560,6 +561,13 @@ reload(void)
 	}
 	if (tls != NULL)
 		SSL_CTX_free(tls);
+	if (fresh.dynamic_ptr[0] != '\0' &&
+	    dynptr_load(fresh.dynamic_ptr, err, sizeof(err)) == -1) {
+		log_warnx("reload refused, keeping the running config: "
+		    "dynamic_ptr: %s", err);
+		return;
+	}
+	dynptr_free();
 	if (fresh.nlisten != cf->nlisten ||
 	    memcmp(fresh.listen, cf->listen, sizeof(fresh.listen)) != 0)
 		log_warnx("reload: listen addresses changed; they take "
@@ -717,12 +725,18 @@ lookup_users(void)
 int
 parent_run(struct conf *conf, const char *conf_path)
 {
+	char err[512];
 	time_t now, last = 0;
 	size_t i;
 
 	cf = conf;
 	cf_path = conf_path;
 	log_setproc("parent");
+	if (cf->dynamic_ptr[0] != '\0') {
+		if (dynptr_load(cf->dynamic_ptr, err, sizeof(err)) == -1)
+			fatalx("dynamic_ptr: %s", err);
+		dynptr_free();
+	}
 	for (i = 0; i <= MAX_CHILDREN; i++)
 		children[i].sock = -1;
 	lookup_users();

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../dnsbl/client.h"
 #include "smtp.h"
 
 static void
@@ -46,8 +47,9 @@ received_header(struct session *s, struct buf *b)
 		proto = s->esmtp ? "ESMTPS" : "SMTPS";
 	else
 		proto = s->esmtp ? "ESMTP" : "SMTP";
-	if (buf_appendf(b, "Received: from %s ([%s])\r\n\tby %s (moat) with %s",
-	    helo, s->ip, wk->conf->hostname, proto) == -1)
+	if (buf_appendf(b, "Received: from %s (%s%s[%s])\r\n\tby %s (moat) "
+	    "with %s", helo, dns_client_ptr(s), dns_client_ptr(s)[0] ? " " :
+	    "", s->ip, wk->conf->hostname, proto) == -1)
 		return -1;
 	if (s->tls_done && buf_appendf(b, " (%s)",
 	    tls_describe(s->ssl, tls, sizeof(tls))) == -1)

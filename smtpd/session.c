@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../dnsbl/client.h"
 #include "check.h"
 #include "limits.h"
 #include "log.h"
@@ -98,6 +99,63 @@ session_reply(struct session *s, int code, const char *enh,
 	}
 }
 
+/*
+ * The banner, once what it depends on is known: a client refused at
+ * connect (delay_reject off) gets 554 and only QUIT, a temporary DNS
+ * failure 421; in dns_action = log mode the refusal is only logged.
+ */
+static void
+session_greet(struct session *s)
+{
+	struct verdict *v = &s->delayed;
+
+	if (!wk->conf->delay_reject && v->kind != V_PASS &&
+	    s->delayed_log_only) {
+		session_log_would(s, "connect", v, NULL);
+		verdict_pass(v);
+	} else if (!wk->conf->delay_reject && v->kind == V_TEMPFAIL) {
+		session_log_reject(s, "connect", v, NULL);
+		session_reply(s, 421, "4.7.0", "%s %s", wk->conf->hostname,
+		    v->text);
+		session_closing(s, v->cls);
+		return;
+	} else if (!wk->conf->delay_reject && v->kind == V_REJECT) {
+		session_log_reject(s, "connect", v, NULL);
+		session_reply(s, v->code, NULL, "%s %s", wk->conf->hostname,
+		    v->text);
+		s->state = S_REJECTED;
+		return;
+	}
+	session_reply(s, 220, NULL, "%s ESMTP moat", wk->conf->hostname);
+}
+
+/* The DNS verdict joins the access map's (which wins when it spoke). */
+static void
+session_dns_verdict(struct session *s)
+{
+	struct verdict v;
+
+	dns_client_verdict(s, &v);
+	if (v.kind == V_PASS || s->delayed.kind != V_PASS)
+		return;
+	s->delayed = v;
+	s->delayed_log_only = wk->conf->dns_action == DNS_LOG;
+}
+
+void
+session_dns_done(struct session *s)
+{
+	if (s->state == S_DEAD)
+		return;
+	session_dns_verdict(s);
+	if (s->banner_pending) {
+		s->banner_pending = 0;
+		session_greet(s);
+	}
+	s->dns_wait = 0;
+	worker_kick(s);		/* input may wait; the reply must go */
+}
+
 void
 session_start(struct session *s)
 {
@@ -111,27 +169,28 @@ session_start(struct session *s)
 	kv_emit(&k);
 
 	check_client(s, &v);
-	if (v.kind == V_OK) {
+	if (v.kind == V_OK)
 		s->client_ok = 1;
-	} else if (v.kind != V_PASS && wk->conf->delay_reject) {
+	else if (v.kind != V_PASS)
 		s->delayed = v;
-	} else if (v.kind != V_PASS) {
-		session_log_reject(s, "connect", &v, NULL);
-		session_reply(s, v.code, NULL, "%s %s", wk->conf->hostname,
-		    v.text);
-		s->state = S_REJECTED;
-		return;
+	if (!s->client_ok && s->delayed.kind == V_PASS &&
+	    dns_client_wanted(wk->conf) && dns_client_start(s) == 0) {
+		if (!dns_client_done(s) && !wk->conf->delay_reject) {
+			s->banner_pending = 1;
+			return;
+		}
+		session_dns_verdict(s);
 	}
-	session_reply(s, 220, NULL, "%s ESMTP moat", wk->conf->hostname);
+	session_greet(s);
 }
 
-void
-session_log_reject(struct session *s, const char *stage,
+static void
+log_decision(struct session *s, const char *event, const char *stage,
     const struct verdict *v, const char *rcpt)
 {
 	struct kv k;
 
-	kv_begin(&k, v->kind == V_TEMPFAIL ? "defer" : "reject");
+	kv_begin(&k, event);
 	kv_id(&k, "session", s->id);
 	kv_str(&k, "stage", stage);
 	kv_str(&k, "class", v->cls);
@@ -145,8 +204,26 @@ session_log_reject(struct session *s, const char *stage,
 		kv_str(&k, "to", rcpt);
 	if (v->code != 0)
 		kv_int(&k, "code", v->code);
+	if (v->hits[0] != '\0')
+		kv_str(&k, "hits", v->hits);
 	kv_str(&k, "reply", v->text);
 	kv_emit(&k);
+}
+
+void
+session_log_reject(struct session *s, const char *stage,
+    const struct verdict *v, const char *rcpt)
+{
+	log_decision(s, v->kind == V_TEMPFAIL ? "defer" : "reject", stage, v,
+	    rcpt);
+}
+
+/* dns_action = log: what would have been refused, and nothing else. */
+void
+session_log_would(struct session *s, const char *stage,
+    const struct verdict *v, const char *rcpt)
+{
+	log_decision(s, "would-reject", stage, v, rcpt);
 }
 
 static void
@@ -210,6 +287,7 @@ session_close(struct session *s, const char *reason)
 	}
 	session_log_disconnect(s, reason);
 	tx_free(s);
+	dns_client_free(s);
 	sio_shutdown(s);
 	close(s->fd);		/* also leaves the epoll set: fd never dup'ed */
 	s->fd = -1;
@@ -269,8 +347,8 @@ session_process(struct session *s)
 	size_t linelen, used;
 	enum line_status st;
 
-	while (s->state == S_CMD || s->state == S_DATA ||
-	    s->state == S_REJECTED) {
+	while ((s->state == S_CMD || s->state == S_DATA ||
+	    s->state == S_REJECTED) && !s->banner_pending) {
 		if (session_confirm_pending(s) || s->out.len > SMTP_OUT_HIGH) {
 			s->held_input = 1;	/* the flush kicks us again */
 			break;
@@ -302,6 +380,8 @@ session_process(struct session *s)
 			continue;
 		}
 		session_command(s, s->in.data, linelen, s->in.len > used);
+		if (s->dns_wait)
+			break;		/* the line runs again when DNS is done */
 		if (s->state != S_DEAD)
 			buf_consume(&s->in, used);
 	}

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../dnsbl/client.h"
 #include "check.h"
 #include "limits.h"
 #include "log.h"
@@ -165,6 +166,11 @@ session_command(struct session *s, const char *line, size_t len,
 	}
 	if ((ce->flags & F_NEED_HELO) && !s->helo_seen) {
 		session_bad(s, 503, "5.5.1", "Error: send HELO/EHLO first");
+		return;
+	}
+	if (c.verb == CMD_RCPT && s->tx != NULL && !dns_client_done(s)) {
+		s->dns_wait = 1;	/* the client's verdict is not in yet */
+		s->ncmds--;		/* the line runs again */
 		return;
 	}
 	ce->fn(s, c.arg, c.arglen);
@@ -411,6 +417,11 @@ cmd_rcpt(struct session *s, const char *arg, size_t len)
 		rcpt_refused(s, &v, a.text);
 		return;
 	}
+	if (s->delayed_log_only && s->delayed.kind != V_PASS) {
+		session_log_would(s, "rcpt", &s->delayed, a.text);
+		verdict_pass(&s->delayed);
+		s->delayed_log_only = 0;
+	}
 	if (a.domain[0] != '\0')
 		check_rcpt(s, &a, &v);
 	else if (s->delayed.kind == V_REJECT || s->delayed.kind == V_TEMPFAIL)
@@ -497,7 +508,7 @@ data_commit(struct session *s)
 	frame_put_u64(&f, s->id);
 	frame_put_str(&f, s->tx->qid);
 	frame_put_str(&f, s->ip);
-	frame_put_str(&f, "");
+	frame_put_str(&f, dns_client_ptr(s));
 	frame_put_str(&f, s->helo);
 	frame_put_str(&f, s->tx->sender.null ? "" : s->tx->sender.text);
 	frame_put_u32(&f, s->tx->nrcpt);

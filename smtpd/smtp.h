@@ -34,7 +34,7 @@
 /* An envelope must fit one commit frame to the queue. */
 #define TX_ENVELOPE_MAX	(FRAME_MAX - 4096)
 
-enum ev_kind { EV_LISTEN, EV_SESSION, EV_QUEUE, EV_PARENT };
+enum ev_kind { EV_LISTEN, EV_SESSION, EV_QUEUE, EV_PARENT, EV_DNS };
 
 #define EV_UNREGISTERED	0xffffffffu	/* session fd not in the epoll set */
 
@@ -61,7 +61,8 @@ struct verdict {
 	int		code;			/* 550 */
 	char		enh[12];		/* "5.7.1" */
 	char		text[REPLY_TEXT_MAX];
-	char		cls[64];		/* "helo:localhost" */
+	char		cls[128];		/* "helo:localhost", "dnsbl:ZONE" */
+	char		hits[160];		/* DNS evidence, for the log */
 };
 
 struct rcpt {
@@ -80,6 +81,8 @@ struct tx {
 	char		 qid[QID_LEN + 1];
 	time_t		 data_start;
 };
+
+struct dns_client;
 
 struct session {
 	struct evsrc	 ev;
@@ -103,6 +106,10 @@ struct session {
 
 	int		 client_ok;		/* access map OK */
 	struct verdict	 delayed;		/* client reject held for RCPT */
+	int		 delayed_log_only;	/* dns_action = log: just say */
+	struct dns_client *dns;			/* DNS evidence, NULL: none */
+	int		 dns_wait;		/* a command waits for it */
+	int		 banner_pending;	/* the banner waits for it */
 
 	struct buf	 in, out;
 	struct linereader lr;
@@ -180,6 +187,9 @@ void	session_reply(struct session *, int code, const char *enh,
 	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void	session_log_reject(struct session *, const char *stage,
 	    const struct verdict *, const char *rcpt);
+void	session_log_would(struct session *, const char *stage,
+	    const struct verdict *, const char *rcpt);
+void	session_dns_done(struct session *);
 
 /* session_io.c */
 ssize_t	sio_read(struct session *, void *, size_t);

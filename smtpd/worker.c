@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../dnsbl/client.h"
+#include "../dnsbl/resolver.h"
 #include "limits.h"
 #include "log.h"
 #include "privdrop.h"
@@ -631,6 +633,8 @@ worker_setup(const struct conf *conf, unsigned slot, int parent_sock,
 		fatalx("%s", err);
 	worker_open_maps();
 	worker_our_addresses();
+	if (dns_setup(conf, err, sizeof(err)) == -1)
+		fatalx("%s", err);
 	seed = ((uint64_t)getpid() << 40) ^ ((uint64_t)time(NULL) << 12);
 	wk->next_id = seed;
 	for (i = 0; i < nlisten; i++) {
@@ -641,6 +645,7 @@ worker_setup(const struct conf *conf, unsigned slot, int parent_sock,
 	priv_drop(id, conf->chroot);
 	if ((wk->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		fatal("epoll_create1");
+	resolver_attach(wk->epfd);
 	if (fcntl(parent_sock, F_SETFL, O_NONBLOCK) == -1)
 		fatal("fcntl parent channel");
 	epoll_add(&wk->parent, EPOLLIN);
@@ -721,11 +726,11 @@ worker_main(const struct conf *conf, unsigned slot, int parent_sock,
 {
 	struct epoll_event ev[256];
 	time_t last_timer = 0, now;
-	int i, n;
+	int i, n, wait = 1000;
 
 	worker_setup(conf, slot, parent_sock, listen_fds, nlisten, id);
 	for (;;) {
-		n = epoll_wait(wk->epfd, ev, 256, wk->kick ? 0 : 1000);
+		n = epoll_wait(wk->epfd, ev, 256, wk->kick ? 0 : wait);
 		if (n == -1 && errno != EINTR)
 			fatal("epoll_wait");
 		for (i = 0; i < n; i++) {
@@ -752,8 +757,12 @@ worker_main(const struct conf *conf, unsigned slot, int parent_sock,
 			case EV_PARENT:
 				worker_parent_input();
 				break;
+			case EV_DNS:
+				resolver_ready(src->fd, ev[i].events);
+				break;
 			}
 		}
+		wait = dns_turn(1000);
 		worker_run_kicks();
 		now = time(NULL);
 		if (now != last_timer) {
