@@ -4,7 +4,10 @@
  * Answers arrive as events tagged with what they answer: the PTR, the
  * forward lookup of the i-th PTR name, or the i-th configured zone.
  * A tag's bit stays set in `want` until its answer is in; the session is
- * done when `want` is empty or its deadline has passed.
+ * done when no answer its verdict needs is missing, or its deadline has
+ * passed.  The forward lookups are needed only for require-fcrdns, the
+ * PTR only for reverse_dns or dynamic_ptr; answers that come after the
+ * verdict still fill in the verified name (for the Received: header).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -55,6 +58,19 @@ now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The tags the verdict waits for. */
+static uint64_t
+needed(void)
+{
+	uint64_t m = ~(BIT(TAG_ZONE) - 1);	/* the zones */
+
+	if (cf->reverse_dns != RDNS_OFF || cf->dynamic_ptr[0] != '\0')
+		m |= BIT(TAG_PTR);
+	if (cf->reverse_dns == RDNS_REQUIRE_FCRDNS)
+		m |= (BIT(TAG_ZONE) - 1) & ~BIT(TAG_PTR);
+	return m;
 }
 
 static int
@@ -180,7 +196,7 @@ dns_client_start(struct session *s)
 			continue;
 		ask(d, q, DNS_A, TAG_ZONE + (unsigned)i);
 	}
-	if (d->want == 0)
+	if ((d->want & needed()) == 0)
 		finish(d, 0);		/* the caller looks: no callback */
 	return 0;
 }
@@ -249,17 +265,16 @@ session_answer(uint64_t sid, unsigned tag, const struct dns_answer *a)
 	struct session *s = worker_session_by_id(sid);
 	struct dns_client *d;
 
-	if (s == NULL || (d = s->dns) == NULL || d->done ||
-	    !(d->want & BIT(tag)))
+	if (s == NULL || (d = s->dns) == NULL || !(d->want & BIT(tag)))
 		return;			/* gone, or too late */
 	d->want &= ~BIT(tag);
 	if (tag == TAG_PTR)
 		got_ptr(d, a);
 	else if (tag < TAG_ZONE)
 		got_forward(d, tag - TAG_FWD, a);
-	else
+	else if (!d->done)
 		got_zone(d, tag - TAG_ZONE, a);
-	if (d->want == 0)
+	if (!d->done && (d->want & needed()) == 0)
 		finish(d, 1);
 }
 

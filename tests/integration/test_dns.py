@@ -355,3 +355,29 @@ def test_real_peers_dnsmasq_front_rbldnsd_zone():
                 c.expect("QUIT", 221)
             finally:
                 srv.close()
+
+
+def test_verdict_waits_only_for_what_it_needs():
+    with DNSServer() as dns:
+        dns.add(f"{rev('127.0.0.121')}.in-addr.arpa", "PTR", "slow.example")
+        dns.behave("slow.example", "silent")
+        dns.behave(f"{rev('127.0.0.122')}.in-addr.arpa", "silent")
+        srv = dns_moat(dns, dnsbl="bl.test", dnsbl_timeout="3s")
+        try:
+            for ip in ("127.0.0.121", "127.0.0.122"):
+                t0 = time.time()
+                c, code, _ = session(srv, ip)
+                assert code == 250 and time.time() - t0 < 1.5, ip
+                c.expect("QUIT", 221)
+        finally:
+            srv.close()
+        srv = dns_moat(dns, dnsbl="bl.test", dnsbl_timeout="2s",
+                       reverse_dns="require-fcrdns")
+        try:
+            t0 = time.time()
+            c, code, text = session(srv, "127.0.0.121")
+            took = time.time() - t0
+            assert code == 450 and 1.5 < took < 3.5, (code, text, took)
+            c.expect("QUIT", 221)
+        finally:
+            srv.close()
