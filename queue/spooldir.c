@@ -105,6 +105,12 @@ open_folder(int dirfd)
 	return d;
 }
 
+static int
+is_dot(const char *name)
+{
+	return strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
+}
+
 int
 spool_clean_tmp(struct spool *sp)
 {
@@ -115,8 +121,7 @@ spool_clean_tmp(struct spool *sp)
 	if ((d = open_folder(sp->tmpfd)) == NULL)
 		return -1;
 	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..")
-		    == 0)
+		if (is_dot(de->d_name))
 			continue;
 		if (unlinkat(sp->tmpfd, de->d_name, 0) == 0)
 			n++;
@@ -137,8 +142,7 @@ spool_collect_free(struct spool *sp)
 	if ((d = open_folder(sp->freefd)) == NULL)
 		return -1;
 	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..")
-		    == 0)
+		if (is_dot(de->d_name))
 			continue;
 		if (spool_qid_valid(de->d_name) && sp->nfree < SPOOL_FREE_MAX)
 			memcpy(sp->free_ids[sp->nfree++], de->d_name,
@@ -159,8 +163,7 @@ spool_scan(struct spool *sp, void (*fn)(const char *, void *), void *arg)
 	if ((d = open_folder(sp->queuefd)) == NULL)
 		return -1;
 	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..")
-		    == 0)
+		if (is_dot(de->d_name))
 			continue;
 		if (!spool_qid_valid(de->d_name)) {
 			log_warnx("spool: ignoring queue/%s: not a queue id",

@@ -124,13 +124,17 @@ session_command(struct session *s, const char *line, size_t len,
 	struct cmd c;
 	size_t i;
 
+	err = cmd_parse(line, len, &c);
+	if (c.verb == CMD_RCPT && s->tx != NULL && !dns_client_done(s)) {
+		s->dns_wait = 1;	/* the line runs again with the verdict */
+		return;
+	}
 	if (++s->ncmds > wk->conf->max_commands) {
 		session_reply(s, 421, "4.7.0", "%s Error: too many commands",
 		    wk->conf->hostname);
 		session_closing(s, "commands");
 		return;
 	}
-	err = cmd_parse(line, len, &c);
 	if (err == CMD_ERR_NUL || err == CMD_ERR_BARE_CR) {
 		session_bad(s, 500, "5.5.2", "Error: bad syntax");
 		return;
@@ -166,11 +170,6 @@ session_command(struct session *s, const char *line, size_t len,
 	}
 	if ((ce->flags & F_NEED_HELO) && !s->helo_seen) {
 		session_bad(s, 503, "5.5.1", "Error: send HELO/EHLO first");
-		return;
-	}
-	if (c.verb == CMD_RCPT && s->tx != NULL && !dns_client_done(s)) {
-		s->dns_wait = 1;	/* the client's verdict is not in yet */
-		s->ncmds--;		/* the line runs again */
 		return;
 	}
 	ce->fn(s, c.arg, c.arglen);
