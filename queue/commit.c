@@ -7,17 +7,23 @@
  * and one fsync of queue/ covers every rename (group commit).  Only then
  * does COMMIT_OK go out: the reply is never sent before the entry and
  * its name are durable.  A committed entry is unconfirmed
- * (state U) until the worker says the client has our 250; only confirmed
- * entries are ever delivered.  The worker alone knows whether the 250
- * reached the client, hence the rules:
+ * (state U) until the worker says the client has our 250.  The worker
+ * alone knows whether the 250 reached the client, and a worker can die
+ * at any instant, so doubt always falls on the side of delivery: a
+ * duplicate is a nuisance, a lost message is a failure.  Hence:
  *
  *   - CONFIRM: mark C in place, deliver in this loop turn if the slice
  *     reaches it, then CONFIRM_OK once the entry is delivered or, if it
  *     is still queued, once its mark is fdatasynced (commit_acks);
- *   - ABORT, or the worker's channel closing while the entry is still U:
- *     the client saw no 250 and will send again, so discard it;
+ *   - ABORT: the worker threw the 250 away unsent, the client will send
+ *     again: discard the entry;
+ *   - the worker's channel closing: an entry whose COMMIT_OK never went
+ *     out is discarded (no 250 was possible); one whose COMMIT_OK did is
+ *     an orphan and delivered (the 250 may have been written just
+ *     before the worker died);
  *   - at start-up, U entries wait QUEUE_GRACE_MS for a worker to resend
- *     its CONFIRM (workers keep them until CONFIRM_OK), then go.
+ *     its CONFIRM or an ABORT (workers keep confirmations until
+ *     CONFIRM_OK), then are orphans too.
  *
  * The worker is less trusted than we are: every field is checked, and a
  * frame that does not decode, names a malformed queue id, a recipient
@@ -350,6 +356,37 @@ decode_qid(struct frame *f, char *qid)
 	return NULL;
 }
 
+/* From here on the entry is never dropped: it is delivered or held. */
+static int
+mark_confirmed(struct queue *q, struct qmsg *m)
+{
+	m->owner = 0;
+	msg_move(&q->tab, m, QL_READY);
+	if (spool_confirm(&q->sp, &m->env) == 0)
+		return 0;
+	log_warn("queue: confirm qid=%s not recorded; delivering it anyway",
+	    m->env.qid);
+	m->env.state = SPOOL_CONFIRMED;
+	return -1;
+}
+
+/*
+ * An unconfirmed entry nobody will speak for any more.  The client may
+ * hold our 250, so it is delivered; at worst the client also sends it
+ * again and it arrives twice.
+ */
+static void
+orphan(struct queue *q, struct qmsg *m, const char *reason)
+{
+	struct kv k;
+
+	kv_begin(&k, "orphan");
+	kv_str(&k, "qid", m->env.qid);
+	kv_str(&k, "reason", reason);
+	kv_emit(&k);
+	(void)mark_confirmed(q, m);	/* a failure is logged there */
+}
+
 /* Answer now, or (for a known entry) at the end of the turn. */
 static void
 confirm_reply(struct queue *q, struct chan *c, struct qmsg *m)
@@ -382,17 +419,8 @@ commit_confirm(struct queue *q, struct chan *c, struct frame *f)
 		reply_qid(q, c, FRAME_CONFIRM_OK, 0, qid);
 		return NULL;
 	}
-	if (m->env.state != SPOOL_CONFIRMED) {
-		/* the client has our 250: from here on it is never dropped */
-		m->owner = 0;
-		msg_move(&q->tab, m, QL_READY);
-		if (spool_confirm(&q->sp, &m->env) == -1) {
-			log_warn("queue: confirm qid=%s not recorded; "
-			    "delivering it anyway", qid);
-			m->env.state = SPOOL_CONFIRMED;
-			return NULL;	/* no CONFIRM_OK: the worker keeps it */
-		}
-	}
+	if (m->env.state != SPOOL_CONFIRMED && mark_confirmed(q, m) == -1)
+		return NULL;	/* no CONFIRM_OK: the worker keeps it */
 	confirm_reply(q, c, m);
 	return NULL;
 }
@@ -467,8 +495,12 @@ commit_chan_closed(struct queue *q, unsigned chan_id)
 
 	for (m = TAILQ_FIRST(&q->tab.unconf); m != NULL; m = next) {
 		next = TAILQ_NEXT(m, link);
-		if (m->owner == chan_id)
-			discard(q, m, "unconfirmed");
+		if (m->owner != chan_id)
+			continue;
+		if (m->synced)
+			orphan(q, m, "worker-gone");
+		else
+			discard(q, m, "worker-gone");	/* no COMMIT_OK yet */
 	}
 }
 
@@ -492,7 +524,7 @@ commit_grace_expired(struct queue *q)
 	for (m = TAILQ_FIRST(&q->tab.unconf); m != NULL; m = next) {
 		next = TAILQ_NEXT(m, link);
 		if (m->owner == 0 && m->recovered)
-			discard(q, m, "unconfirmed");
+			orphan(q, m, "no-confirmation");
 	}
 	q->grace_until = 0;
 }

@@ -11,7 +11,7 @@
  *   2. group commit: one fsync of queue/ covers every commit of the
  *      turn, and only then do their COMMIT_OK replies go out;
  *   3. timers: deferred messages that are due move to the ready list,
- *      recovered unconfirmed entries past their grace are discarded;
+ *      recovered unconfirmed entries past their grace are delivered;
  *   4. one bounded slice of deliveries (a batch of recipients, a few
  *      tens of milliseconds), so a long delivery never starves commits;
  *   5. CONFIRM_OK for the turn's confirms: an entry the slice delivered

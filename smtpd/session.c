@@ -337,7 +337,7 @@ session_flush(struct session *s)
 int
 session_confirm_pending(const struct session *s)
 {
-	return s->confirm_qid[0] != '\0' && s->out.len > 0;
+	return s->confirm_qid[0] != '\0';
 }
 
 /* Handle complete lines (or message bytes) in the input buffer. */
@@ -554,6 +554,7 @@ session_commit_result(struct session *s, int ok, const char *qid, int code,
 	if (ok) {
 		session_reply(s, 250, "2.0.0", "Ok: queued as %s", qid);
 		memcpy(s->confirm_qid, qid, QID_LEN + 1);
+		s->confirm_left = s->out.len;
 		s->nmsgs++;
 		kv_begin(&k, "accept");
 	} else {

@@ -74,9 +74,25 @@ sio_write(struct session *s, const void *p, size_t n)
 }
 
 /*
- * Write what is buffered.  0 all written (then a held confirmation goes
- * to the queue: the client has our 250), 1 some left, -1 error.
+ * The last byte of a held 250 went out: the client may have it now, so
+ * the queue must never drop the message (after this, no ABORT).
  */
+static void
+sio_written(struct session *s, size_t n)
+{
+	buf_consume(&s->out, n);
+	if (s->confirm_qid[0] == '\0')
+		return;
+	if (n < s->confirm_left) {
+		s->confirm_left -= n;
+		return;
+	}
+	worker_confirm(s->confirm_qid);
+	s->confirm_qid[0] = '\0';
+	s->confirm_left = 0;
+}
+
+/* Write what is buffered.  0 all written, 1 some left, -1 error. */
 int
 sio_flush(struct session *s)
 {
@@ -88,11 +104,7 @@ sio_flush(struct session *s)
 			return 1;
 		if (r <= 0)
 			return -1;
-		buf_consume(&s->out, (size_t)r);
-	}
-	if (s->confirm_qid[0] != '\0') {
-		worker_confirm(s->confirm_qid);
-		s->confirm_qid[0] = '\0';
+		sio_written(s, (size_t)r);
 	}
 	return 0;
 }

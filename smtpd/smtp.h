@@ -115,6 +115,7 @@ struct session {
 	struct linereader lr;
 	struct tx	*tx;
 	char		 confirm_qid[QID_LEN + 1];	/* 250 not yet flushed */
+	size_t		 confirm_left;	/* bytes of out up to its end */
 
 	struct timespec	 start;
 	time_t		 deadline;		/* next timeout */

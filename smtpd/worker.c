@@ -705,8 +705,9 @@ worker_free_dead(void)
 }
 
 /*
- * Confirmations still waiting in qout must reach the queue before we go,
- * or the queue would discard messages whose 250 the client has.
+ * Confirmations and aborts still waiting in qout should reach the queue
+ * before we go: the queue delivers what we leave unconfirmed, so a lost
+ * ABORT makes a duplicate.
  */
 static void
 worker_exit_when_flushed(time_t now)

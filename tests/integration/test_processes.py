@@ -306,6 +306,7 @@ class Load:
         self.lock = threading.Lock()
         self.accepted = set()
         self.refused = set()
+        self.unsure = set()     # sent to the end of data, got no 250
         self.qids = {}
         self.threads = [threading.Thread(target=self.run) for _ in range(conc)]
 
@@ -322,6 +323,7 @@ class Load:
         deadline = time.time() + 120
         n = self.take()
         tries = 0
+        ending = None
         while n is not None and time.time() < deadline:
             try:
                 c = Client(self.srv.port, timeout=10)
@@ -332,6 +334,7 @@ class Load:
                     c.expect("MAIL FROM:<load@remote.example>", 250)
                     c.expect("RCPT TO:<alice@example.test>", 250)
                     c.expect("DATA", 354)
+                    ending = n
                     c.send(f"Subject: load token-{n:05d}-end\r\n\r\nbody\r\n.\r\n")
                     code, text = c.reply()
                     if code != 250:
@@ -339,11 +342,16 @@ class Load:
                     with self.lock:
                         self.accepted.add(n)
                         self.qids[n] = text[-1].split()[-1]
+                    ending = None
                     n = self.take()
                     tries = 0
                 c.cmd("QUIT")
                 c.close()
             except (OSError, EOFError, AssertionError):
+                if ending is not None:
+                    with self.lock:
+                        self.unsure.add(ending)
+                    ending = None
                 tries += 1
                 if tries >= 20:
                     with self.lock:
@@ -399,8 +407,12 @@ def test_kill9_worker_and_queue_under_load():
             m = re.search(rb"token-(\d+)-end", msg)
             if m:
                 seen[int(m.group(1))] = seen.get(int(m.group(1)), 0) + 1
-        dup = {k: v for k, v in seen.items() if v > 1}
-        assert not dup, f"delivered twice: {sorted(dup)[:20]}"
+        # A message whose end of data got no 250 (the worker or queue
+        # killed in between) may be delivered besides its resent copy:
+        # a duplicate, never a loss.  Anything else twice is a bug.
+        dup = {k for k, v in seen.items() if v > 1}
+        assert dup <= load.unsure, f"delivered twice: {sorted(dup - load.unsure)[:20]}"
+        assert len(dup) <= 3 * 12, f"too many duplicates: {len(dup)}"
         missing = load.accepted - set(seen)
         if missing:
             qids = [load.qids[n] for n in sorted(missing)]
@@ -408,7 +420,7 @@ def test_kill9_worker_and_queue_under_load():
             raise AssertionError(f"got 250 but not delivered: {sorted(missing)[:20]}\n" +
                                  "\n".join(lines[:40]))
         extra = set(seen) - load.accepted
-        assert not extra, f"delivered without a 250: {sorted(extra)[:20]}"
+        assert extra <= load.unsure, f"delivered without a 250: {sorted(extra - load.unsure)[:20]}"
     finally:
         srv.close()
 

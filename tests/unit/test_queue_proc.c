@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -321,6 +322,7 @@ exit_status(pid_t pid, int ms)
 #define QR	"A000000000000004"
 #define QX	"A000000000000005"
 #define QM	"A000000000000006"
+#define QG	"A000000000000007"
 
 #define ALICE	"example.test/alice"
 
@@ -397,17 +399,32 @@ map_swap(int parent, int w)
 	CHECK(count_new(ALICE) == 2, "M in alice's maildir");
 }
 
+/*
+ * A worker that dies after COMMIT_OK may have written the 250: its entry
+ * is delivered.  One that dies before (the queue stopped meanwhile, so it
+ * reads the COMMIT and the close in one go) cannot have: discarded.
+ */
 static void
-worker_gone(int parent)
+worker_gone(int parent, pid_t pid)
 {
 	int w2 = new_worker(parent, 1), w3 = new_worker(parent, 2);
+	int w4 = new_worker(parent, 3);
 
 	CHECK(send_commit(w2, 7, QC, "alice@example.test", 0) == 0, "send C");
 	expect_commit_ok(w2, 7, QC, "commit C");
 	close(w2);
-	CHECK(wait_gone(QC, 5000), "unconfirmed C discarded with its worker");
-	CHECK(wait_log("discard qid=" QC " reason=unconfirmed"),
-	    "unconfirmed discard logged");
+	CHECK(wait_gone(QC, 5000), "unconfirmed C delivered, its worker gone");
+	CHECK(wait_log("orphan qid=" QC " reason=worker-gone"), "orphan logged");
+	CHECK(count_new(ALICE) == 3, "C in alice's maildir");
+	msleep(200);		/* w4's channel is in place */
+	CHECK(kill(pid, SIGSTOP) == 0, "stop the queue");
+	CHECK(send_commit(w4, 12, QG, "alice@example.test", 0) == 0, "send G");
+	close(w4);
+	CHECK(kill(pid, SIGCONT) == 0, "resume the queue");
+	CHECK(wait_log("discard qid=" QG " reason=worker-gone"),
+	    "G, never answered, discarded");
+	CHECK(!spool_has("queue", QG) && !spool_has("tmp", QG), "G left nothing");
+	CHECK(count_new(ALICE) == 3, "G never delivered");
 	CHECK(send_commit(w3, 8, QX, "alice@example.test", 5) == 0, "send X");
 	CHECK(recv_within(w3, 5000) == 0, "size mismatch closes the channel");
 	CHECK(wait_log("bad frame from worker slot=2"), "bad frame logged");
@@ -475,15 +492,16 @@ restart(void)
 	    "D past queue_lifetime moved to hold/");
 	CHECK(wait_log("hold qid=" QD " rcpt=bob@example.test"), "hold line");
 	CHECK(wait_gone(QE, 5000), "recovered confirmed E delivered");
-	CHECK(count_new(ALICE) == 3, "E in alice's maildir");
+	CHECK(count_new(ALICE) == 4, "E in alice's maildir");
 	CHECK(!spool_has("tmp", QX), "tmp/ leftover removed");
 	send_qid(w, FRAME_CONFIRM, QR);
 	expect_confirm_ok(w, QR, "resent confirm for recovered R");
-	CHECK(wait_gone(QR, 5000) && count_new(ALICE) == 4, "R delivered");
+	CHECK(wait_gone(QR, 5000) && count_new(ALICE) == 5, "R delivered");
 	CHECK(spool_has("queue", QU), "unconfirmed U waits for its grace");
-	CHECK(wait_gone(QU, QUEUE_GRACE_MS + 5000), "U discarded after grace");
-	CHECK(wait_log("discard qid=" QU " reason=unconfirmed"), "U logged");
-	CHECK(count_new(ALICE) == 4, "U never delivered");
+	CHECK(count_new(ALICE) == 5, "U not delivered within the grace");
+	CHECK(wait_gone(QU, QUEUE_GRACE_MS + 5000), "U gone after the grace");
+	CHECK(wait_log("orphan qid=" QU " reason=no-confirmation"), "U logged");
+	CHECK(count_new(ALICE) == 6, "U delivered after the grace");
 	close(parent);
 	CHECK(exit_status(pid, 5000) == 1, "queue exits when the parent goes");
 	close(w);
@@ -524,7 +542,7 @@ main(void)
 	refusals(w);
 	deferred(w);
 	map_swap(parent, w);
-	worker_gone(parent);
+	worker_gone(parent, pid);
 	flush_and_drain(parent, w, pid);
 	close(w);
 	close(parent);
