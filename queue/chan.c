@@ -86,10 +86,10 @@ outq_free(struct chan *c)
 }
 
 /*
- * A worker that dies may leave CONFIRM and ABORT frames we have not read
- * yet (we may be closing because a send to it failed).  Its entries left
- * unconfirmed are delivered, so an unread ABORT would make a duplicate:
- * read what is left; the channel is already dead, so nothing is
+ * A worker that dies may leave CONFIRM frames we have not read yet (we
+ * may be closing because a send to it failed): they must count, or a
+ * message whose 250 the worker went on to write would be discarded.
+ * Read what is left; the channel is already dead, so nothing is
  * answered.
  */
 static void

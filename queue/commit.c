@@ -6,24 +6,23 @@
  * loop turn every file of the turn is fsynced and renamed into queue/,
  * and one fsync of queue/ covers every rename (group commit).  Only then
  * does COMMIT_OK go out: the reply is never sent before the entry and
- * its name are durable.  A committed entry is unconfirmed
- * (state U) until the worker says the client has our 250.  The worker
- * alone knows whether the 250 reached the client, and a worker can die
- * at any instant, so doubt always falls on the side of delivery: a
- * duplicate is a nuisance, a lost message is a failure.  Hence:
+ * its name are durable.  A committed entry is unconfirmed (state U)
+ * until the worker's CONFIRM, which it sends before it writes the 250
+ * (so a U entry is one whose 250 no client can have); only confirmed
+ * entries are delivered.  Hence the rules:
  *
  *   - CONFIRM: mark C in place, deliver in this loop turn if the slice
  *     reaches it, then CONFIRM_OK once the entry is delivered or, if it
  *     is still queued, once its mark is fdatasynced (commit_acks);
- *   - ABORT: the worker threw the 250 away unsent, the client will send
- *     again: discard the entry;
- *   - the worker's channel closing: an entry whose COMMIT_OK never went
- *     out is discarded (no 250 was possible); one whose COMMIT_OK did is
- *     an orphan and delivered (the 250 may have been written just
- *     before the worker died);
- *   - at start-up, U entries wait QUEUE_GRACE_MS for a worker to resend
- *     its CONFIRM or an ABORT (workers keep confirmations until
- *     CONFIRM_OK), then are orphans too.
+ *   - ABORT (the 250 never went out in full), or the worker's channel
+ *     closing while the entry is still U: the client has no 250 and will
+ *     send again, so discard it; a confirmed entry is discarded too if
+ *     nothing of it is delivered yet, else delivered;
+ *   - after a queue restart, U entries wait QUEUE_GRACE_MS for a worker
+ *     to resend its CONFIRM (workers keep them until CONFIRM_OK), then
+ *     go.  At the daemon's first start no worker can speak for them: a
+ *     machine that stopped may have lost a C mark not yet synced, so
+ *     they are delivered (a possible duplicate, never a loss).
  *
  * The worker is less trusted than we are: every field is checked, and a
  * frame that does not decode, names a malformed queue id, a recipient
@@ -356,7 +355,7 @@ decode_qid(struct frame *f, char *qid)
 	return NULL;
 }
 
-/* From here on the entry is never dropped: it is delivered or held. */
+/* The client may have our 250 from here on: delivered or held. */
 static int
 mark_confirmed(struct queue *q, struct qmsg *m)
 {
@@ -368,23 +367,6 @@ mark_confirmed(struct queue *q, struct qmsg *m)
 	    m->env.qid);
 	m->env.state = SPOOL_CONFIRMED;
 	return -1;
-}
-
-/*
- * An unconfirmed entry nobody will speak for any more.  The client may
- * hold our 250, so it is delivered; at worst the client also sends it
- * again and it arrives twice.
- */
-static void
-orphan(struct queue *q, struct qmsg *m, const char *reason)
-{
-	struct kv k;
-
-	kv_begin(&k, "orphan");
-	kv_str(&k, "qid", m->env.qid);
-	kv_str(&k, "reason", reason);
-	kv_emit(&k);
-	(void)mark_confirmed(q, m);	/* a failure is logged there */
 }
 
 /* Answer now, or (for a known entry) at the end of the turn. */
@@ -454,6 +436,21 @@ commit_acks(struct queue *q)
 	q->acks.n = 0;
 }
 
+/* Confirmed, but no recipient delivered, held or tried yet. */
+static int
+untouched(const struct qmsg *m)
+{
+	size_t i;
+
+	if (m->list != QL_READY || m->fd != -1)
+		return 0;
+	for (i = 0; i < m->env.nrcpt; i++)
+		if (m->env.rcpt[i].status != RCPT_PENDING ||
+		    m->env.rcpt[i].attempts != 0)
+			return 0;
+	return 1;
+}
+
 static const char *
 commit_abort(struct queue *q, struct frame *f)
 {
@@ -465,10 +462,11 @@ commit_abort(struct queue *q, struct frame *f)
 		return bad;
 	if ((m = msg_find(&q->tab, qid)) == NULL)
 		log_debug("queue: abort for unknown qid=%s", qid);
-	else if (m->env.state == SPOOL_CONFIRMED)
-		log_warnx("queue: abort for confirmed qid=%s ignored", qid);
-	else
+	else if (m->env.state != SPOOL_CONFIRMED || untouched(m))
 		discard(q, m, "abort");
+	else
+		log_warnx("queue: abort for qid=%s after its delivery began; "
+		    "it is delivered (the client may send it again)", qid);
 	return NULL;
 }
 
@@ -495,12 +493,8 @@ commit_chan_closed(struct queue *q, unsigned chan_id)
 
 	for (m = TAILQ_FIRST(&q->tab.unconf); m != NULL; m = next) {
 		next = TAILQ_NEXT(m, link);
-		if (m->owner != chan_id)
-			continue;
-		if (m->synced)
-			orphan(q, m, "worker-gone");
-		else
-			discard(q, m, "worker-gone");	/* no COMMIT_OK yet */
+		if (m->owner == chan_id)
+			discard(q, m, "unconfirmed");
 	}
 }
 
@@ -524,9 +518,26 @@ commit_grace_expired(struct queue *q)
 	for (m = TAILQ_FIRST(&q->tab.unconf); m != NULL; m = next) {
 		next = TAILQ_NEXT(m, link);
 		if (m->owner == 0 && m->recovered)
-			orphan(q, m, "no-confirmation");
+			discard(q, m, "unconfirmed");
 	}
 	q->grace_until = 0;
+}
+
+/*
+ * Found unconfirmed at the daemon's first start: its CONFIRM may have
+ * been read and the machine stopped before the C mark was on disk, so
+ * it is delivered; if its client got no 250, it arrives twice.
+ */
+static void
+orphan(struct queue *q, struct qmsg *m)
+{
+	struct kv k;
+
+	kv_begin(&k, "orphan");
+	kv_str(&k, "qid", m->env.qid);
+	kv_str(&k, "reason", "unconfirmed-at-start");
+	kv_emit(&k);
+	(void)mark_confirmed(q, m);	/* a failure is logged there */
 }
 
 static void
@@ -550,6 +561,9 @@ recover_one(const char *qid, void *arg)
 	m->backoff = q->conf->retry_min;
 	if (m->env.state == SPOOL_CONFIRMED) {
 		msg_add(&q->tab, m, QL_READY);
+	} else if (q->first_start) {
+		msg_add(&q->tab, m, QL_UNCONF);
+		orphan(q, m);
 	} else {
 		msg_add(&q->tab, m, QL_UNCONF);
 		q->grace_until = queue_now_ms() + QUEUE_GRACE_MS;

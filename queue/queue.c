@@ -203,10 +203,12 @@ loop_turn(struct queue *q)
 }
 
 static void
-queue_setup(struct queue *q, const struct conf *conf, int parent_sock)
+queue_setup(struct queue *q, const struct conf *conf, int parent_sock,
+    int first_start)
 {
 	memset(q, 0, sizeof(*q));
 	q->conf = conf;
+	q->first_start = first_start;
 	q->rcptmap.fd = -1;
 	LIST_INIT(&q->chans);
 	msgtab_init(&q->tab);
@@ -222,11 +224,11 @@ queue_setup(struct queue *q, const struct conf *conf, int parent_sock)
 }
 
 void
-queue_main(const struct conf *conf, int parent_sock)
+queue_main(const struct conf *conf, int parent_sock, int first_start)
 {
 	struct queue *q = &queue;
 
-	queue_setup(q, conf, parent_sock);
+	queue_setup(q, conf, parent_sock, first_start);
 	for (;;)
 		loop_turn(q);
 }

@@ -11,7 +11,7 @@
  *   2. group commit: one fsync of queue/ covers every commit of the
  *      turn, and only then do their COMMIT_OK replies go out;
  *   3. timers: deferred messages that are due move to the ready list,
- *      recovered unconfirmed entries past their grace are delivered;
+ *      recovered unconfirmed entries past their grace are discarded;
  *   4. one bounded slice of deliveries (a batch of recipients, a few
  *      tens of milliseconds), so a long delivery never starves commits;
  *   5. CONFIRM_OK for the turn's confirms: an entry the slice delivered
@@ -35,7 +35,8 @@
 #include "../smtpd/frame.h"
 #include "spool.h"
 
-void	queue_main(const struct conf *, int parent_sock)
+/* first_start: the daemon's first queue process, not a respawn. */
+void	queue_main(const struct conf *, int parent_sock, int first_start)
 	    __attribute__((noreturn));
 
 /* Recovered unconfirmed entries wait this long for a resent CONFIRM. */
@@ -140,6 +141,7 @@ struct queue {
 	struct pendlist	 pend;		/* COMMIT_OK after the group fsync */
 	struct pendlist	 acks;		/* CONFIRM_OK, see commit_acks() */
 	int64_t		 grace_until;	/* 0: no recovered entries waiting */
+	int		 first_start;	/* no worker can resend a CONFIRM */
 	int		 draining;
 	int64_t		 drain_until;
 	struct frame	 in;		/* the frame being handled */

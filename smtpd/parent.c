@@ -248,6 +248,8 @@ wire_worker_queue(struct child *w)
 
 static void map_send_child(struct child *);
 
+static unsigned queue_starts;	/* a respawned queue's workers resend */
+
 static void
 start_queue(void)
 {
@@ -269,8 +271,9 @@ start_queue(void)
 		signal(SIGUSR1, SIG_IGN);
 		log_setproc("queue");
 		priv_drop(&queue_id, NULL);
-		queue_main(cf, c->sock);
+		queue_main(cf, c->sock, queue_starts == 0);
 	}
+	queue_starts++;
 	log_info("start", "queue pid=%ld", (long)c->pid);
 	map_send_child(c);
 	for (i = 1; i <= MAX_CHILDREN; i++)

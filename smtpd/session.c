@@ -281,10 +281,7 @@ session_close(struct session *s, const char *reason)
 {
 	if (s->state == S_DEAD)
 		return;
-	if (s->confirm_qid[0] != '\0') {
-		worker_abort(s->confirm_qid);
-		s->confirm_qid[0] = '\0';
-	}
+	sio_withdraw_250(s);
 	session_log_disconnect(s, reason);
 	tx_free(s);
 	dns_client_free(s);
@@ -513,11 +510,7 @@ session_timer(struct session *s, time_t now)
 		session_close(s, why);
 		return;
 	}
-	if (s->confirm_qid[0] != '\0') {
-		/* the 250 is about to be thrown away unsent: not accepted */
-		worker_abort(s->confirm_qid);
-		s->confirm_qid[0] = '\0';
-	}
+	sio_withdraw_250(s);
 	buf_reset(&s->out);
 	if (s->state == S_COMMIT || s->tx != NULL)
 		tx_free(s);
@@ -555,6 +548,8 @@ session_commit_result(struct session *s, int ok, const char *qid, int code,
 		session_reply(s, 250, "2.0.0", "Ok: queued as %s", qid);
 		memcpy(s->confirm_qid, qid, QID_LEN + 1);
 		s->confirm_left = s->out.len;
+		s->confirm_sent = 0;
+		s->confirm_wait = 0;
 		s->nmsgs++;
 		kv_begin(&k, "accept");
 	} else {

@@ -74,9 +74,26 @@ sio_write(struct session *s, const void *p, size_t n)
 }
 
 /*
- * The last byte of a held 250 went out: the client may have it now, so
- * the queue must never drop the message (after this, no ABORT).
+ * The queue hears of a 250 before the client can: a worker killed between
+ * the two leaves a message delivered whose client may send it again,
+ * never one the client was told is ours and the queue drops.  0 while
+ * the CONFIRM waits in the worker (the worker flushes us again).
  */
+static int
+sio_confirmed(struct session *s)
+{
+	if (s->confirm_qid[0] == '\0' || s->confirm_sent)
+		return 1;
+	if (s->confirm_wait)
+		return 0;
+	if (worker_confirm(s->confirm_qid))
+		s->confirm_sent = 1;
+	else
+		s->confirm_wait = 1;
+	return s->confirm_sent;
+}
+
+/* Once the last byte of the 250 is out, there is nothing to withdraw. */
 static void
 sio_written(struct session *s, size_t n)
 {
@@ -87,9 +104,18 @@ sio_written(struct session *s, size_t n)
 		s->confirm_left -= n;
 		return;
 	}
-	worker_confirm(s->confirm_qid);
 	s->confirm_qid[0] = '\0';
 	s->confirm_left = 0;
+}
+
+/* The 250 will never go out in full: the client will send again. */
+void
+sio_withdraw_250(struct session *s)
+{
+	if (s->confirm_qid[0] == '\0')
+		return;
+	worker_abort(s->confirm_qid);
+	s->confirm_qid[0] = '\0';
 }
 
 /* Write what is buffered.  0 all written, 1 some left, -1 error. */
@@ -98,6 +124,8 @@ sio_flush(struct session *s)
 {
 	ssize_t r;
 
+	if (s->out.len > 0 && !sio_confirmed(s))
+		return 1;
 	while (s->out.len > 0) {
 		r = sio_write(s, s->out.data, s->out.len);
 		if (r == -2)

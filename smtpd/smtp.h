@@ -116,6 +116,8 @@ struct session {
 	struct tx	*tx;
 	char		 confirm_qid[QID_LEN + 1];	/* 250 not yet flushed */
 	size_t		 confirm_left;	/* bytes of out up to its end */
+	int		 confirm_sent;	/* the queue has its CONFIRM */
+	int		 confirm_wait;	/* it waits in the worker */
 
 	struct timespec	 start;
 	time_t		 deadline;		/* next timeout */
@@ -152,6 +154,7 @@ struct worker {
 	/* confirmations the queue has not yet acknowledged */
 	char		 unacked[4096][QID_LEN + 1];
 	unsigned	 nunacked;
+	int		 confirm_waiting;	/* a session waits to write */
 };
 
 extern struct worker *wk;
@@ -165,7 +168,7 @@ void	worker_forget(struct session *);
 void	worker_update_events(struct session *);
 void	worker_kick(struct session *);
 int	worker_queue_send(struct frame *, int fd);
-void	worker_confirm(const char *qid);
+int	worker_confirm(const char *qid);
 void	worker_abort(const char *qid);
 struct session *worker_session_by_id(uint64_t);
 
@@ -195,6 +198,7 @@ void	session_dns_done(struct session *);
 /* session_io.c */
 ssize_t	sio_read(struct session *, void *, size_t);
 int	sio_flush(struct session *);
+void	sio_withdraw_250(struct session *);
 int	sio_starttls(struct session *);
 int	sio_handshake(struct session *);
 void	sio_shutdown(struct session *);

@@ -133,7 +133,8 @@ worker_update_events(struct session *s)
 		want = s->ssl_want_write ? EPOLLOUT : EPOLLIN;
 	else if (readable)
 		want = EPOLLIN;
-	if (s->out.len > 0 || (s->ssl_want_write && s->state != S_TLS))
+	if ((s->out.len > 0 && !s->confirm_wait) ||
+	    (s->ssl_want_write && s->state != S_TLS))
 		want |= EPOLLOUT;
 	if (readable && s->ssl != NULL && SSL_pending(s->ssl) > 0)
 		worker_kick(s);
@@ -248,6 +249,7 @@ worker_queue_send(struct frame *f, int fd)
 }
 
 static void worker_queue_lost(void);
+static void worker_release_confirms(void);
 
 static void
 worker_queue_flush(void)
@@ -273,6 +275,7 @@ worker_queue_flush(void)
 		free(q);
 	}
 	queue_events(EPOLLIN);
+	worker_release_confirms();
 }
 
 /* CONFIRM or ABORT: a frame that carries one queue id. */
@@ -287,23 +290,77 @@ worker_send_qid(uint32_t type, const char *qid)
 		log_warn("queue: %s qid=%s not sent", frame_name(type), qid);
 }
 
-void
+static int
+unacked_find(const char *qid)
+{
+	unsigned i;
+
+	for (i = 0; i < wk->nunacked; i++)
+		if (strcmp(wk->unacked[i], qid) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void
+unacked_remove(const char *qid)
+{
+	int i = unacked_find(qid);
+
+	if (i != -1)
+		memcpy(wk->unacked[i], wk->unacked[--wk->nunacked],
+		    QID_LEN + 1);
+}
+
+/*
+ * A 250 is about to be written: the CONFIRM goes first, and is kept
+ * (and resent to a new queue process) until its CONFIRM_OK.  1: it is in
+ * the queue's socket; 0: it waits behind other frames or for a queue
+ * process, and worker_release_confirms() flushes the session again.
+ */
+int
 worker_confirm(const char *qid)
 {
 	size_t max = sizeof(wk->unacked) / sizeof(wk->unacked[0]);
+	int known = unacked_find(qid) != -1;
+	struct frame f;
 
-	worker_send_qid(FRAME_CONFIRM, qid);	/* kept below till acked */
-	if (wk->nunacked == max) {
+	if (!known && wk->nunacked == max)
 		log_warnx("queue: %zu confirmations unacknowledged; qid=%s "
 		    "not tracked", max, qid);
-		return;
+	else if (!known)
+		memcpy(wk->unacked[wk->nunacked++], qid, QID_LEN + 1);
+	if (wk->queue.fd != -1) {
+		frame_init(&f, FRAME_CONFIRM);
+		frame_put_str(&f, qid);
+		if (worker_queue_send(&f, -1) == 0 && qout == NULL)
+			return 1;
 	}
-	memcpy(wk->unacked[wk->nunacked++], qid, QID_LEN + 1);
+	wk->confirm_waiting = 1;
+	return 0;
+}
+
+/* Sessions whose CONFIRM waited may write their 250 once it is out. */
+static void
+worker_release_confirms(void)
+{
+	struct session *s, *next;
+
+	if (!wk->confirm_waiting || qout != NULL || wk->queue.fd == -1)
+		return;
+	wk->confirm_waiting = 0;
+	for (s = wk->sessions; s != NULL; s = next) {
+		next = s->next;
+		if (s->confirm_wait && s->confirm_qid[0] != '\0') {
+			s->confirm_wait = 0;	/* confirm again, directly */
+			session_io(s, EPOLLOUT);
+		}
+	}
 }
 
 void
 worker_abort(const char *qid)
 {
+	unacked_remove(qid);	/* never resent to a new queue process */
 	worker_send_qid(FRAME_ABORT, qid);
 }
 
@@ -429,18 +486,12 @@ worker_queue_frame(struct frame *f)
 	struct session *s;
 	uint64_t ticket;
 	uint32_t code = 0;
-	unsigned i;
 
 	if (f->type == FRAME_CONFIRM_OK) {
 		frame_get_str(f, qid, sizeof(qid));
 		if (frame_end(f) == -1)
 			fatalx("queue sent a bad confirm-ok frame");
-		for (i = 0; i < wk->nunacked; i++)
-			if (strcmp(wk->unacked[i], qid) == 0) {
-				memcpy(wk->unacked[i],
-				    wk->unacked[--wk->nunacked], QID_LEN + 1);
-				break;
-			}
+		unacked_remove(qid);
 		return;
 	}
 	if (f->type != FRAME_COMMIT_OK && f->type != FRAME_COMMIT_FAIL)
@@ -502,6 +553,7 @@ worker_set_queue(int fd)
 	epoll_add(&wk->queue, EPOLLIN);
 	for (i = 0; i < wk->nunacked; i++)
 		worker_send_qid(FRAME_CONFIRM, wk->unacked[i]);
+	worker_release_confirms();
 }
 
 static void
@@ -705,9 +757,8 @@ worker_free_dead(void)
 }
 
 /*
- * Confirmations and aborts still waiting in qout should reach the queue
- * before we go: the queue delivers what we leave unconfirmed, so a lost
- * ABORT makes a duplicate.
+ * Frames still waiting in qout should reach the queue before we go: a
+ * lost ABORT of a confirmed entry makes a duplicate.
  */
 static void
 worker_exit_when_flushed(time_t now)

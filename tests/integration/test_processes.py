@@ -407,12 +407,12 @@ def test_kill9_worker_and_queue_under_load():
             m = re.search(rb"token-(\d+)-end", msg)
             if m:
                 seen[int(m.group(1))] = seen.get(int(m.group(1)), 0) + 1
-        # A message whose end of data got no 250 (the worker or queue
-        # killed in between) may be delivered besides its resent copy:
-        # a duplicate, never a loss.  Anything else twice is a bug.
+        # The worker tells the queue before it writes the 250, so a
+        # worker killed between the two (one session at a time, a few
+        # microseconds) leaves a message delivered whose client got no
+        # 250 and sends it again: at most one per worker killed, and a
+        # duplicate rather than a loss.  Anything else is a bug.
         dup = {k for k, v in seen.items() if v > 1}
-        assert dup <= load.unsure, f"delivered twice: {sorted(dup - load.unsure)[:20]}"
-        assert len(dup) <= 3 * 12, f"too many duplicates: {len(dup)}"
         missing = load.accepted - set(seen)
         if missing:
             qids = [load.qids[n] for n in sorted(missing)]
@@ -420,7 +420,9 @@ def test_kill9_worker_and_queue_under_load():
             raise AssertionError(f"got 250 but not delivered: {sorted(missing)[:20]}\n" +
                                  "\n".join(lines[:40]))
         extra = set(seen) - load.accepted
-        assert extra <= load.unsure, f"delivered without a 250: {sorted(extra - load.unsure)[:20]}"
+        odd = dup | extra
+        assert odd <= load.unsure, f"twice or without a 250: {sorted(odd - load.unsure)[:20]}"
+        assert len(odd) <= 2, f"twice or without a 250: {sorted(odd)}"
     finally:
         srv.close()
 

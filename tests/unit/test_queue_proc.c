@@ -75,7 +75,7 @@ make_map(int without_alice)
 }
 
 static pid_t
-start_queue(int *parent)
+start_queue(int *parent, int first_start)
 {
 	char log[128];
 	int sv[2], lfd;
@@ -90,7 +90,7 @@ start_queue(int *parent)
 		close(sv[0]);
 		log_init("moatd", 1);
 		log_setproc("queue");
-		queue_main(&cf, sv[1]);
+		queue_main(&cf, sv[1], first_start);
 	}
 	close(sv[1]);
 	*parent = sv[0];
@@ -323,6 +323,8 @@ exit_status(pid_t pid, int ms)
 #define QX	"A000000000000005"
 #define QM	"A000000000000006"
 #define QG	"A000000000000007"
+#define QV	"A000000000000008"
+#define QH	"A000000000000009"
 
 #define ALICE	"example.test/alice"
 
@@ -367,6 +369,26 @@ refusals(int w)
 	    "refused commit left nothing");
 }
 
+/*
+ * The worker confirms before it writes the 250; when that write then
+ * fails, its ABORT still wins over a delivery that has not begun.
+ */
+static void
+abort_after_confirm(int w, pid_t pid)
+{
+	CHECK(send_commit(w, 13, QH, "alice@example.test", 0) == 0, "send H");
+	expect_commit_ok(w, 13, QH, "commit H");
+	CHECK(kill(pid, SIGSTOP) == 0, "stop the queue");
+	send_qid(w, FRAME_CONFIRM, QH);
+	send_qid(w, FRAME_ABORT, QH);
+	CHECK(kill(pid, SIGCONT) == 0, "resume the queue");
+	expect_confirm_ok(w, QH, "confirm H answered");
+	CHECK(wait_log("discard qid=" QH " reason=abort"),
+	    "abort of an undelivered confirmed entry honoured");
+	CHECK(!spool_has("queue", QH) && count_new(ALICE) == 1,
+	    "H never delivered");
+}
+
 static void
 deferred(int w)
 {
@@ -400,9 +422,10 @@ map_swap(int parent, int w)
 }
 
 /*
- * A worker that dies after COMMIT_OK may have written the 250: its entry
- * is delivered.  One that dies before (the queue stopped meanwhile, so it
- * reads the COMMIT and the close in one go) cannot have: discarded.
+ * A worker sends its CONFIRM before the 250, so an entry still
+ * unconfirmed when its worker dies has no 250 anywhere: discarded, after
+ * COMMIT_OK or before it (the queue stopped meanwhile, so it reads the
+ * COMMIT and the close in one go).
  */
 static void
 worker_gone(int parent, pid_t pid)
@@ -413,18 +436,19 @@ worker_gone(int parent, pid_t pid)
 	CHECK(send_commit(w2, 7, QC, "alice@example.test", 0) == 0, "send C");
 	expect_commit_ok(w2, 7, QC, "commit C");
 	close(w2);
-	CHECK(wait_gone(QC, 5000), "unconfirmed C delivered, its worker gone");
-	CHECK(wait_log("orphan qid=" QC " reason=worker-gone"), "orphan logged");
-	CHECK(count_new(ALICE) == 3, "C in alice's maildir");
+	CHECK(wait_gone(QC, 5000), "unconfirmed C discarded with its worker");
+	CHECK(wait_log("discard qid=" QC " reason=unconfirmed"),
+	    "unconfirmed discard logged");
+	CHECK(count_new(ALICE) == 2, "C never delivered");
 	msleep(200);		/* w4's channel is in place */
 	CHECK(kill(pid, SIGSTOP) == 0, "stop the queue");
 	CHECK(send_commit(w4, 12, QG, "alice@example.test", 0) == 0, "send G");
 	close(w4);
 	CHECK(kill(pid, SIGCONT) == 0, "resume the queue");
-	CHECK(wait_log("discard qid=" QG " reason=worker-gone"),
+	CHECK(wait_log("discard qid=" QG " reason=unconfirmed"),
 	    "G, never answered, discarded");
 	CHECK(!spool_has("queue", QG) && !spool_has("tmp", QG), "G left nothing");
-	CHECK(count_new(ALICE) == 3, "G never delivered");
+	CHECK(count_new(ALICE) == 2, "G never delivered");
 	CHECK(send_commit(w3, 8, QX, "alice@example.test", 5) == 0, "send X");
 	CHECK(recv_within(w3, 5000) == 0, "size mismatch closes the channel");
 	CHECK(wait_log("bad frame from worker slot=2"), "bad frame logged");
@@ -485,26 +509,47 @@ restart(void)
 	snprintf(p, sizeof(p), "%s/spool/tmp/%s", root, QX);
 	close(open(p, O_WRONLY | O_CREAT, 0600));
 	cf.queue_lifetime = 1;		/* D is older than that by now */
-	pid = start_queue(&parent);
+	pid = start_queue(&parent, 0);
 	send_map(parent, 0);
 	w = new_worker(parent, 0);
 	CHECK(wait_gone(QD, 5000) && spool_has("hold", QD),
 	    "D past queue_lifetime moved to hold/");
 	CHECK(wait_log("hold qid=" QD " rcpt=bob@example.test"), "hold line");
 	CHECK(wait_gone(QE, 5000), "recovered confirmed E delivered");
-	CHECK(count_new(ALICE) == 4, "E in alice's maildir");
+	CHECK(count_new(ALICE) == 3, "E in alice's maildir");
 	CHECK(!spool_has("tmp", QX), "tmp/ leftover removed");
 	send_qid(w, FRAME_CONFIRM, QR);
 	expect_confirm_ok(w, QR, "resent confirm for recovered R");
-	CHECK(wait_gone(QR, 5000) && count_new(ALICE) == 5, "R delivered");
+	CHECK(wait_gone(QR, 5000) && count_new(ALICE) == 4, "R delivered");
 	CHECK(spool_has("queue", QU), "unconfirmed U waits for its grace");
-	CHECK(count_new(ALICE) == 5, "U not delivered within the grace");
-	CHECK(wait_gone(QU, QUEUE_GRACE_MS + 5000), "U gone after the grace");
-	CHECK(wait_log("orphan qid=" QU " reason=no-confirmation"), "U logged");
-	CHECK(count_new(ALICE) == 6, "U delivered after the grace");
+	CHECK(wait_gone(QU, QUEUE_GRACE_MS + 5000), "U discarded after grace");
+	CHECK(wait_log("discard qid=" QU " reason=unconfirmed"), "U logged");
+	CHECK(count_new(ALICE) == 4, "U never delivered");
 	close(parent);
 	CHECK(exit_status(pid, 5000) == 1, "queue exits when the parent goes");
 	close(w);
+}
+
+/*
+ * The daemon's first start after the machine stopped: an unconfirmed
+ * entry may be one whose C mark never reached the disk, and no worker
+ * is left to resend its CONFIRM: delivered at once.
+ */
+static void
+first_start(void)
+{
+	int parent;
+	pid_t pid;
+
+	plant(QV);
+	pid = start_queue(&parent, 1);
+	send_map(parent, 0);
+	CHECK(wait_gone(QV, 5000), "U found at first start delivered");
+	CHECK(wait_log("orphan qid=" QV " reason=unconfirmed-at-start"),
+	    "orphan logged");
+	CHECK(count_new(ALICE) == 5, "V in alice's maildir");
+	close(parent);
+	CHECK(exit_status(pid, 5000) == 1, "queue exits when the parent goes");
 }
 
 static void
@@ -534,12 +579,13 @@ main(void)
 		T_DONE();
 	}
 	setup_conf();
-	pid = start_queue(&parent);
+	pid = start_queue(&parent, 1);
 	CHECK(pid > 0, "fork");
 	send_map(parent, 0);
 	w = new_worker(parent, 0);
 	deliver_confirmed(w);
 	refusals(w);
+	abort_after_confirm(w, pid);
 	deferred(w);
 	map_swap(parent, w);
 	worker_gone(parent, pid);
@@ -547,6 +593,7 @@ main(void)
 	close(w);
 	close(parent);
 	restart();
+	first_start();
 	if (t_fail)
 		fprintf(stderr, "queue log kept in %s/log\n", root);
 	else
