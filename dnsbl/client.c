@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../smtpd/check.h"
 #include "../smtpd/log.h"
@@ -23,6 +22,7 @@
 #include "dnsbl.h"
 #include "dynptr.h"
 #include "resolver.h"
+#include "sender.h"
 
 #define TAG_PTR		0
 #define TAG_FWD		1		/* + index of the PTR name */
@@ -50,15 +50,6 @@ struct dns_client {
 
 static struct dns_client *active;	/* in progress */
 static const struct conf *cf;
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The tags the verdict waits for. */
 static uint64_t
@@ -97,7 +88,7 @@ int
 dns_setup(const struct conf *c, char *err, size_t errsize)
 {
 	cf = c;
-	if (!dns_client_wanted(c) && c->sender_domain == SENDER_DOMAIN_OFF)
+	if (!dns_client_wanted(c) && !dns_sender_wanted(c))
 		return 0;
 	if (c->dynamic_ptr[0] != '\0' &&
 	    dynptr_load(c->dynamic_ptr, err, errsize) == -1)
@@ -132,22 +123,6 @@ finish(struct dns_client *d, int tell)
 		session_dns_done(d->s);
 }
 
-static void
-log_zone_error(struct session *s, const char *zone, const char *why,
-    const char *answer)
-{
-	struct kv k;
-
-	kv_begin(&k, "dnsbl-error");
-	kv_id(&k, "session", s->id);
-	kv_str(&k, "zone", zone);
-	kv_str(&k, "ip", s->ip);
-	kv_str(&k, "reason", why);
-	if (answer[0] != '\0')
-		kv_str(&k, "answer", answer);
-	kv_emit(&k);
-}
-
 /* ---- starting ---- */
 
 static void
@@ -180,7 +155,7 @@ dns_client_start(struct session *s)
 		return -1;
 	d->s = s;
 	s->dns = d;
-	d->deadline = now_ms() + (int64_t)cf->dnsbl_timeout * 1000;
+	d->deadline = dns_now_ms() + (int64_t)cf->dnsbl_timeout * 1000;
 	d->ptr = DNS_PENDING;
 	d->next = active;
 	if (active != NULL)
@@ -256,7 +231,8 @@ got_zone(struct dns_client *d, size_t idx, const struct dns_answer *a)
 	d->zone[idx] = dnsbl_judge(&cf->zones[idx], a, d->code[idx],
 	    sizeof(d->code[idx]), &why);
 	if (d->zone[idx] == ZONE_ERROR)
-		log_zone_error(d->s, cf->zones[idx].zone, why, d->code[idx]);
+		dnsbl_log_error(d->s->id, d->s->ip, cf->zones[idx].zone,
+		    why, d->code[idx]);
 }
 
 static void
@@ -265,6 +241,10 @@ session_answer(uint64_t sid, unsigned tag, const struct dns_answer *a)
 	struct session *s = worker_session_by_id(sid);
 	struct dns_client *d;
 
+	if (s != NULL && tag >= DNS_TAG_SENDER) {
+		dns_sender_answer(s, tag, a);
+		return;
+	}
 	if (s == NULL || (d = s->dns) == NULL || !(d->want & BIT(tag)))
 		return;			/* gone, or too late */
 	d->want &= ~BIT(tag);
@@ -291,8 +271,8 @@ expire(struct dns_client *d)
 		for (i = 0; i < cf->nzones; i++)
 			if (d->want & BIT(TAG_ZONE + i)) {
 				d->zone[i] = ZONE_ERROR;
-				log_zone_error(d->s, cf->zones[i].zone,
-				    "timeout", "");
+				dnsbl_log_error(d->s->id, d->s->ip,
+				    cf->zones[i].zone, "timeout", "");
 			}
 	if (d->want & (BIT(TAG_ZONE) - 1 - BIT(TAG_PTR)))
 		d->fwd_temp = 1;
@@ -310,7 +290,8 @@ dns_turn(int max_ms)
 		return max_ms;
 	resolver_tick();
 	dns_dispatch();
-	now = now_ms();
+	now = dns_now_ms();
+	wait = dns_sender_expire(now, wait);
 	for (d = active; d != NULL; d = next) {
 		next = d->next;
 		if (d->deadline <= now)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../smtpd/log.h"
 #include "dnsbl.h"
 
 int
@@ -98,4 +99,20 @@ dnsbl_judge(const struct dns_zone *z, const struct dns_answer *a,
 			listed = 1;
 	}
 	return listed ? ZONE_LISTED : ZONE_NOT_LISTED;
+}
+
+void
+dnsbl_log_error(uint64_t session_id, const char *ip, const char *zone,
+    const char *why, const char *answer)
+{
+	struct kv k;
+
+	kv_begin(&k, "dnsbl-error");
+	kv_id(&k, "session", session_id);
+	kv_str(&k, "zone", zone);
+	kv_str(&k, "ip", ip);
+	kv_str(&k, "reason", why);
+	if (answer[0] != '\0')
+		kv_str(&k, "answer", answer);
+	kv_emit(&k);
 }

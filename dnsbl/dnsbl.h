@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../conf/conf.h"
 #include "dnscache.h"
@@ -38,5 +39,8 @@ int	rhsbl_query_name(const char *domain, const char *zone, char *out,
 enum zone_result dnsbl_judge(const struct dns_zone *,
 	    const struct dns_answer *, char *code, size_t codesize,
 	    const char **why);
+/* The `dnsbl-error` log line: a zone that failed to answer sensibly. */
+void	dnsbl_log_error(uint64_t session_id, const char *ip,
+	    const char *zone, const char *why, const char *answer);
 
 #endif

@@ -27,6 +27,8 @@ void	resolver_tick(void);
 /* How long the loop may wait at most, in ms, capped at max_ms. */
 int	resolver_wait_ms(int max_ms);
 int	resolver_active(void);
+/* Monotonic milliseconds, for the DNS budgets. */
+int64_t	dns_now_ms(void);
 ares_channel resolver_channel(void);
 
 #endif

@@ -26,6 +26,7 @@ void	check_helo(struct session *, const char *name, size_t len,
 void	check_sender(struct session *, const struct addr *, struct verdict *);
 /* check_rcpt.c: RCPT TO after its syntax is known good. */
 void	check_rcpt(struct session *, const struct addr *, struct verdict *);
+int	check_held(const struct session *, struct verdict *);
 
 /* Map action values: "OK", "REJECT [text]"; -1 if neither. */
 int	check_map_action(const char *value, int *is_reject, const char **text);

@@ -7,8 +7,8 @@
  * local parts hiding an '@', trailing dots and address literals.  Then the
  * recipient map decides: unknown is 550 5.1.1, a map that cannot be read
  * is 451 4.3.0 (never 550: a broken map must not bounce real mail), and
- * postmaster is always accepted (RFC 5321 4.5.1).  A client rejection
- * held by delay_reject is applied first, so its log line has the
+ * postmaster is always accepted (RFC 5321 4.5.1).  A client or sender
+ * refusal held by delay_reject is applied first, so its log line has the
  * envelope.
  */
 #include <string.h>
@@ -27,6 +27,23 @@ is_relay_trick(const struct addr *a)
 	return 0;
 }
 
+/*
+ * A refusal held for RCPT by delay_reject: the client's first, then the
+ * sender's DNS verdict.  1 and v set, or 0.
+ */
+int
+check_held(const struct session *s, struct verdict *v)
+{
+	if (s->delayed.kind == V_REJECT || s->delayed.kind == V_TEMPFAIL)
+		*v = s->delayed;
+	else if (s->tx != NULL && (s->tx->dns_held.kind == V_REJECT ||
+	    s->tx->dns_held.kind == V_TEMPFAIL))
+		*v = s->tx->dns_held;
+	else
+		return 0;
+	return 1;
+}
+
 void
 check_rcpt(struct session *s, const struct addr *a, struct verdict *v)
 {
@@ -34,10 +51,8 @@ check_rcpt(struct session *s, const struct addr *a, struct verdict *v)
 	int r;
 
 	verdict_pass(v);
-	if (s->delayed.kind == V_REJECT || s->delayed.kind == V_TEMPFAIL) {
-		*v = s->delayed;
+	if (check_held(s, v))
 		return;
-	}
 	if (is_relay_trick(a)) {
 		verdict_set(v, V_REJECT, 554, "5.7.1", "relay",
 		    "Relay access denied");

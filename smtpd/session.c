@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "../dnsbl/client.h"
+#include "../dnsbl/sender.h"
 #include "check.h"
 #include "limits.h"
 #include "log.h"
@@ -151,6 +152,30 @@ session_dns_done(struct session *s)
 	if (s->banner_pending) {
 		s->banner_pending = 0;
 		session_greet(s);
+	}
+	s->dns_wait = 0;
+	worker_kick(s);		/* input may wait; the reply must go */
+}
+
+/* The sender's DNS verdict, kept in the transaction for its RCPTs. */
+void
+session_sender_verdict(struct session *s)
+{
+	if (s->tx == NULL)
+		return;
+	dns_sender_verdict(s, &s->tx->dns_held);
+	s->tx->dns_held_log_only = wk->conf->dns_action == DNS_LOG;
+}
+
+void
+session_sender_done(struct session *s)
+{
+	if (s->state == S_DEAD)
+		return;
+	session_sender_verdict(s);
+	if (s->mail_wait) {
+		s->mail_wait = 0;
+		session_mail_reply(s);
 	}
 	s->dns_wait = 0;
 	worker_kick(s);		/* input may wait; the reply must go */
@@ -345,7 +370,7 @@ session_process(struct session *s)
 	enum line_status st;
 
 	while ((s->state == S_CMD || s->state == S_DATA ||
-	    s->state == S_REJECTED) && !s->banner_pending) {
+	    s->state == S_REJECTED) && !s->banner_pending && !s->mail_wait) {
 		if (session_confirm_pending(s) || s->out.len > SMTP_OUT_HIGH) {
 			s->held_input = 1;	/* the flush kicks us again */
 			break;

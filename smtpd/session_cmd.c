@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "../dnsbl/client.h"
+#include "../dnsbl/sender.h"
 #include "check.h"
 #include "limits.h"
 #include "log.h"
@@ -103,6 +104,7 @@ tx_free(struct session *s)
 		close(tx->memfd);
 	free(tx);
 	s->tx = NULL;
+	dns_sender_free(s);
 }
 
 static void
@@ -125,7 +127,8 @@ session_command(struct session *s, const char *line, size_t len,
 	size_t i;
 
 	err = cmd_parse(line, len, &c);
-	if (c.verb == CMD_RCPT && s->tx != NULL && !dns_client_done(s)) {
+	if (c.verb == CMD_RCPT && s->tx != NULL &&
+	    (!dns_client_done(s) || !dns_sender_done(s))) {
 		s->dns_wait = 1;	/* the line runs again with the verdict */
 		return;
 	}
@@ -295,6 +298,39 @@ skip_prefix(const char *arg, size_t len, const char *prefix, size_t *rest)
 	return arg;
 }
 
+/* Look the sender's domain up? 1 when the lookups started. */
+static int
+sender_dns_start(struct session *s, const struct addr *a)
+{
+	if (s->client_ok || a->null || a->literal || a->domain[0] == '\0' ||
+	    !dns_sender_wanted(wk->conf))
+		return 0;
+	return dns_sender_start(s, a->domain) == 0;
+}
+
+/*
+ * MAIL's reply, once the sender's DNS verdict is in or not needed: with
+ * delay_reject off a refusal is given here, else at each RCPT.
+ */
+void
+session_mail_reply(struct session *s)
+{
+	struct tx *tx = s->tx;
+
+	if (tx == NULL)
+		return;
+	if (!wk->conf->delay_reject && tx->dns_held.kind != V_PASS) {
+		if (!tx->dns_held_log_only) {
+			session_refuse(s, "mail", &tx->dns_held, NULL, 0);
+			tx_free(s);
+			return;
+		}
+		session_log_would(s, "mail", &tx->dns_held, NULL);
+		verdict_pass(&tx->dns_held);
+	}
+	session_reply(s, 250, "2.1.0", "Ok");
+}
+
 static void
 cmd_mail(struct session *s, const char *arg, size_t len)
 {
@@ -360,10 +396,33 @@ cmd_mail(struct session *s, const char *arg, size_t len)
 		return;
 	}
 	s->tx->params = mp;
-	session_reply(s, 250, "2.1.0", "Ok");
+	if (sender_dns_start(s, &a) && !dns_sender_done(s) &&
+	    !wk->conf->delay_reject) {
+		s->mail_wait = 1;	/* session_sender_done() answers */
+		return;
+	}
+	session_sender_verdict(s);
+	session_mail_reply(s);
 }
 
 /* ---- RCPT ---- */
+
+/* dns_action = log: what the held verdicts would refuse, logged once. */
+static void
+log_held_once(struct session *s, const char *rcpt)
+{
+	struct tx *tx = s->tx;
+
+	if (s->delayed_log_only && s->delayed.kind != V_PASS) {
+		session_log_would(s, "rcpt", &s->delayed, rcpt);
+		verdict_pass(&s->delayed);
+		s->delayed_log_only = 0;
+	}
+	if (tx->dns_held_log_only && tx->dns_held.kind != V_PASS) {
+		session_log_would(s, "rcpt", &tx->dns_held, rcpt);
+		verdict_pass(&tx->dns_held);
+	}
+}
 
 static void
 rcpt_refused(struct session *s, const struct verdict *v, const char *to)
@@ -416,16 +475,10 @@ cmd_rcpt(struct session *s, const char *arg, size_t len)
 		rcpt_refused(s, &v, a.text);
 		return;
 	}
-	if (s->delayed_log_only && s->delayed.kind != V_PASS) {
-		session_log_would(s, "rcpt", &s->delayed, a.text);
-		verdict_pass(&s->delayed);
-		s->delayed_log_only = 0;
-	}
+	log_held_once(s, a.text);
 	if (a.domain[0] != '\0')
 		check_rcpt(s, &a, &v);
-	else if (s->delayed.kind == V_REJECT || s->delayed.kind == V_TEMPFAIL)
-		v = s->delayed;
-	else
+	else if (!check_held(s, &v))
 		verdict_pass(&v);
 	if (v.kind == V_REJECT || v.kind == V_TEMPFAIL) {
 		rcpt_refused(s, &v, a.text);

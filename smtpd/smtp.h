@@ -80,9 +80,12 @@ struct tx {
 	struct dataparse dp;
 	char		 qid[QID_LEN + 1];
 	time_t		 data_start;
+	struct verdict	 dns_held;		/* the sender's DNS verdict */
+	int		 dns_held_log_only;	/* dns_action = log */
 };
 
 struct dns_client;
+struct dns_sender;
 
 struct session {
 	struct evsrc	 ev;
@@ -108,7 +111,9 @@ struct session {
 	struct verdict	 delayed;		/* client reject held for RCPT */
 	int		 delayed_log_only;	/* dns_action = log: just say */
 	struct dns_client *dns;			/* DNS evidence, NULL: none */
+	struct dns_sender *dns_sender;		/* about the MAIL FROM domain */
 	int		 dns_wait;		/* a command waits for it */
+	int		 mail_wait;		/* the MAIL reply waits for it */
 	int		 banner_pending;	/* the banner waits for it */
 
 	struct buf	 in, out;
@@ -194,6 +199,9 @@ void	session_log_reject(struct session *, const char *stage,
 void	session_log_would(struct session *, const char *stage,
 	    const struct verdict *, const char *rcpt);
 void	session_dns_done(struct session *);
+void	session_sender_done(struct session *);
+void	session_sender_verdict(struct session *);
+void	session_mail_reply(struct session *);
 
 /* session_io.c */
 ssize_t	sio_read(struct session *, void *, size_t);
