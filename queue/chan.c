@@ -10,6 +10,7 @@
  * parent would start another queue on the same spool.
  */
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -116,6 +117,8 @@ chan_close(struct queue *q, struct chan *c, const char *why)
 	if (c->dead)
 		return;
 	c->dead = 1;
+	/* from here a living worker's sends fail: none can slip in unread */
+	(void)shutdown(c->fd, SHUT_RDWR);
 	if (c->kind != CHAN_PARENT)
 		chan_drain_confirms(q, c);
 	epoll_ctl(q->ep, EPOLL_CTL_DEL, c->fd, NULL);

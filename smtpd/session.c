@@ -531,11 +531,11 @@ session_timer(struct session *s, time_t now)
 	} else {
 		return;
 	}
-	if (s->state == S_TLS) {
+	if (s->state == S_TLS || s->confirm_qid[0] != '\0') {
+		/* nothing may follow a 250 that may be half out: close */
 		session_close(s, why);
 		return;
 	}
-	sio_withdraw_250(s);
 	buf_reset(&s->out);
 	if (s->state == S_COMMIT || s->tx != NULL)
 		tx_free(s);

@@ -116,6 +116,8 @@ sio_withdraw_250(struct session *s)
 		return;
 	worker_abort(s->confirm_qid);
 	s->confirm_qid[0] = '\0';
+	if (s->ssl != NULL)	/* no close_notify: it would flush the 250 */
+		SSL_set_quiet_shutdown(s->ssl, 1);
 }
 
 /* Write what is buffered.  0 all written, 1 some left, -1 error. */

@@ -42,7 +42,7 @@ static time_t		 accept_pause_until;
 static time_t		 queue_lost_at;	/* 0: we have a queue channel */
 
 #define QUEUE_REWIRE_WAIT	3	/* seconds to wait for a new channel */
-#define EXIT_FLUSH_WAIT		5	/* seconds to hand over the last frames */
+#define EXIT_FLUSH_WAIT		30	/* seconds to hand over the last frames */
 
 static unsigned
 hash_slot(uint64_t id)
@@ -324,10 +324,13 @@ worker_confirm(const char *qid)
 	int known = unacked_find(qid) != -1;
 	struct frame f;
 
-	if (!known && wk->nunacked == max)
-		log_warnx("queue: %zu confirmations unacknowledged; qid=%s "
-		    "not tracked", max, qid);
-	else if (!known)
+	if (!known && wk->nunacked == max) {
+		log_warnx("queue: %zu confirmations unacknowledged; the 250 "
+		    "for qid=%s waits", max, qid);
+		wk->confirm_waiting = 1;
+		return 0;
+	}
+	if (!known)
 		memcpy(wk->unacked[wk->nunacked++], qid, QID_LEN + 1);
 	if (wk->queue.fd != -1) {
 		frame_init(&f, FRAME_CONFIRM);
@@ -492,6 +495,7 @@ worker_queue_frame(struct frame *f)
 		if (frame_end(f) == -1)
 			fatalx("queue sent a bad confirm-ok frame");
 		unacked_remove(qid);
+		worker_release_confirms();
 		return;
 	}
 	if (f->type != FRAME_COMMIT_OK && f->type != FRAME_COMMIT_FAIL)
@@ -757,8 +761,10 @@ worker_free_dead(void)
 }
 
 /*
- * Frames still waiting in qout should reach the queue before we go: a
- * lost ABORT of a confirmed entry makes a duplicate.
+ * Frames still waiting in qout should reach the queue before we go, and
+ * our confirmations should be acknowledged: a queue process killed
+ * before it read them would otherwise wait for a resend that never
+ * comes, and discard messages whose clients have their 250.
  */
 static void
 worker_exit_when_flushed(time_t now)
@@ -767,7 +773,7 @@ worker_exit_when_flushed(time_t now)
 
 	if (since == 0)
 		since = now;
-	if (qout == NULL || wk->queue.fd == -1 ||
+	if ((qout == NULL && wk->nunacked == 0) ||
 	    now - since >= EXIT_FLUSH_WAIT)
 		exit(0);
 }
