@@ -163,7 +163,7 @@ static const struct conf_key conf_keys[] = {
 	{ "rhsbl_sender",	CT_RHSBL,	F(zones),	NULL, 0, 0, NULL },
 	{ "dnsbl_threshold",	CT_COUNT,	F(dnsbl_threshold), "1", 1, 1000, NULL },
 	{ "dnsbl_timeout",	CT_DURATION,	F(dnsbl_timeout), "5s", 1, 60, NULL },
-	{ "dnsbl_probe_interval", CT_DURATION,	F(dnsbl_probe_interval), "5m", 10, DAY, NULL },
+	{ "dnsbl_probe_interval", CT_DURATION,	F(dnsbl_probe_interval), "5m", 0, DAY, NULL },
 	{ "reverse_dns",	CT_ENUM,	F(reverse_dns),	"off", 0, 0, rdns_names },
 	{ "reverse_dns_action",	CT_ENUM,	F(reverse_dns_action), "tempfail", 0, 0, miss_names },
 	{ "dynamic_ptr",	CT_PATH,	F(dynamic_ptr),	"", 0, 0, NULL },

@@ -21,6 +21,7 @@
 #include "client.h"
 #include "dnsbl.h"
 #include "dynptr.h"
+#include "probe.h"
 #include "resolver.h"
 #include "sender.h"
 
@@ -95,6 +96,7 @@ dns_setup(const struct conf *c, char *err, size_t errsize)
 		return -1;
 	dns_cache_init(c->dns_cache_min_ttl, c->dns_cache_max_ttl,
 	    session_answer);
+	probe_init();
 	return resolver_init(c, err, errsize);
 }
 
@@ -165,7 +167,7 @@ dns_client_start(struct session *s)
 	if (q[0] != '\0')
 		ask(d, q, DNS_PTR, TAG_PTR);
 	for (i = 0; i < cf->nzones; i++) {
-		if (!is_client_zone(&cf->zones[i]) ||
+		if (!is_client_zone(&cf->zones[i]) || !probe_zone_enabled(i) ||
 		    dnsbl_query_name(sa, cf->zones[i].zone, q, sizeof(q)) ==
 		    -1)
 			continue;
@@ -241,6 +243,10 @@ session_answer(uint64_t sid, unsigned tag, const struct dns_answer *a)
 	struct session *s = worker_session_by_id(sid);
 	struct dns_client *d;
 
+	if (sid == PROBE_SID) {
+		probe_answer(tag, a);
+		return;
+	}
 	if (s != NULL && tag >= DNS_TAG_SENDER) {
 		dns_sender_answer(s, tag, a);
 		return;
@@ -292,6 +298,7 @@ dns_turn(int max_ms)
 	dns_dispatch();
 	now = dns_now_ms();
 	wait = dns_sender_expire(now, wait);
+	wait = probe_turn(now, wait);
 	for (d = active; d != NULL; d = next) {
 		next = d->next;
 		if (d->deadline <= now)

@@ -360,15 +360,16 @@ new_entry(enum dns_type t, const char *name)
 	return e;
 }
 
-int
-dns_lookup(const char *name, enum dns_type t, uint64_t sid, unsigned tag)
+static int
+lookup(const char *name, enum dns_type t, uint64_t sid, unsigned tag,
+    int fresh)
 {
 	struct entry *e;
 
 	if (!resolver_active() || strlen(name) > DNS_NAME_MAX)
 		return -1;
 	e = find(t, name);
-	if (e != NULL && e->ans.status != DNS_PENDING &&
+	if (!fresh && e != NULL && e->ans.status != DNS_PENDING &&
 	    e->expires > time(NULL))
 		return push_event(sid, tag, &e->ans);
 	if (e == NULL && (e = new_entry(t, name)) == NULL)
@@ -381,6 +382,19 @@ dns_lookup(const char *name, enum dns_type t, uint64_t sid, unsigned tag)
 	ares_query(resolver_channel(), name, ns_c_in, qtypes[t], query_done,
 	    e);
 	return 0;
+}
+
+int
+dns_lookup(const char *name, enum dns_type t, uint64_t sid, unsigned tag)
+{
+	return lookup(name, t, sid, tag, 0);
+}
+
+int
+dns_lookup_fresh(const char *name, enum dns_type t, uint64_t sid,
+    unsigned tag)
+{
+	return lookup(name, t, sid, tag, 1);
 }
 
 /* Expired answers go; over the cap, the oldest answered ones too. */

@@ -60,6 +60,10 @@ void	dns_cache_init(unsigned min_ttl, unsigned max_ttl, dns_result_fn);
 /* 0, or -1 (no resolver, no memory, bad name): no event will come. */
 int	dns_lookup(const char *name, enum dns_type, uint64_t session_id,
 	    unsigned tag);
+/* The same, asking the servers even when a cached answer is still good
+ * (the answer then replaces it). */
+int	dns_lookup_fresh(const char *name, enum dns_type, uint64_t session_id,
+	    unsigned tag);
 /* Hand out the answers that arrived; called once per loop turn. */
 void	dns_dispatch(void);
 int	dns_events_pending(void);

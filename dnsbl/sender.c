@@ -17,6 +17,7 @@
 
 #include "../smtpd/check.h"
 #include "dnsbl.h"
+#include "probe.h"
 #include "resolver.h"
 #include "sender.h"
 
@@ -129,7 +130,7 @@ dns_sender_start(struct session *s, const char *domain)
 		ask(d, domain, DNS_AAAA, SLOT_AAAA);
 	}
 	for (i = 0; i < c->nzones; i++)
-		if (is_rhsbl(c, i) &&
+		if (is_rhsbl(c, i) && probe_zone_enabled(i) &&
 		    rhsbl_query_name(domain, c->zones[i].zone, q, sizeof(q)) ==
 		    0)
 			ask(d, q, DNS_A, SLOT_ZONE + (unsigned)i);

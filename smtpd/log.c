@@ -265,14 +265,26 @@ log_write(int prio, const char *line)
 		syslog(prio, "%s", line);
 }
 
-void
-kv_emit(struct kv *k)
+static void
+kv_emit_prio(struct kv *k, int prio)
 {
 	if (k->truncated) {
 		memcpy(k->line + k->len, " truncated=1", KV_RESERVE);
 		k->len += KV_RESERVE - 1;
 	}
-	log_write(LOG_INFO, k->line);
+	log_write(prio, k->line);
+}
+
+void
+kv_emit(struct kv *k)
+{
+	kv_emit_prio(k, LOG_INFO);
+}
+
+void
+kv_emit_warn(struct kv *k)
+{
+	kv_emit_prio(k, LOG_WARNING);
 }
 
 static void

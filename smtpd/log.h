@@ -37,6 +37,7 @@ void	kv_uint(struct kv *, const char *key, unsigned long long val);
 void	kv_dur(struct kv *, const char *key, long long msec); /* "1.234" s */
 void	kv_id(struct kv *, const char *key, uint64_t id); /* %016llx */
 void	kv_emit(struct kv *);
+void	kv_emit_warn(struct kv *);	/* the same, at syslog's warning */
 
 void	log_info(const char *event, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));

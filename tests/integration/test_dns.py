@@ -20,7 +20,9 @@ def rev(ip):
 
 
 def dns_moat(dns, **settings):
+    """Probes off unless asked: most zones here have no test entries."""
     settings.setdefault("resolver", f"127.0.0.1:{dns.port}")
+    settings.setdefault("dnsbl_probe_interval", "0")
     return Moat(**settings)
 
 
@@ -337,7 +339,10 @@ def test_same_ip_shares_queries_and_access_ok_skips_dns():
 
 
 def test_real_peers_dnsmasq_front_rbldnsd_zone():
-    with Rbldnsd({"bl.test": ("ip4set", ["127.0.0.111", "127.0.0.112 :127.0.0.3:"])}) as rbl:
+    # 127.0.0.2 is the test entry every list carries (RFC 5782): the
+    # health probe, on by default here, must find it
+    with Rbldnsd({"bl.test": ("ip4set", ["127.0.0.2", "127.0.0.111",
+                                         "127.0.0.112 :127.0.0.3:"])}) as rbl:
         with Dnsmasq([(f"{rev('127.0.0.113')}.in-addr.arpa", "PTR",
                        "mail.good.example"),
                       ("mail.good.example", "A", "127.0.0.113")],
@@ -353,6 +358,7 @@ def test_real_peers_dnsmasq_front_rbldnsd_zone():
                 c, code, text = session(srv, "127.0.0.113")
                 assert code == 250, (code, text)
                 c.expect("QUIT", 221)
+                assert not srv.log_lines("dnsbl-zone"), "a sane list stays enabled"
             finally:
                 srv.close()
 
@@ -378,6 +384,58 @@ def test_verdict_waits_only_for_what_it_needs():
             c, code, text = session(srv, "127.0.0.121")
             took = time.time() - t0
             assert code == 450 and 1.5 < took < 3.5, (code, text, took)
+            c.expect("QUIT", 221)
+        finally:
+            srv.close()
+
+
+def probe_says(srv, zone, state):
+    return srv.wait_log(lambda e, kv: e == "dnsbl-zone" and kv.get("zone") == zone
+                        and kv.get("state") == state, timeout=15)[1]
+
+
+def test_health_probe_disables_lists_that_lie_or_die_and_reenables_them():
+    """RFC 5782 test entries: 127.0.0.2 (or "test") must be listed,
+    127.0.0.1 (or "invalid") must not."""
+    with DNSServer() as dns:
+        dns.add(f"{rev('127.0.0.2')}.good.test", "A", "127.0.0.2")
+        dns.add(f"{rev('127.0.0.131')}.good.test", "A", "127.0.0.2")
+        dns.add("*.world.test", "A", "127.0.0.2")          # lists everyone
+        dns.behave("*.dead.test", "silent")
+        dns.add("test.rhs.test", "A", "127.0.0.2")
+        dns.add("spam.example.rhs.test", "A", "127.0.0.2")
+        srv = dns_moat(dns, dnsbl=["good.test", "world.test", "dead.test"],
+                       rhsbl_sender=["rhs.test", "norhs.test"], workers="1",
+                       dnsbl_probe_interval="2s", dnsbl_timeout="1s")
+        try:
+            w = probe_says(srv, "world.test", "disabled")
+            assert "127.0.0.1" in w["reason"] and w["answer_invalid"] == "127.0.0.2", w
+            assert "answer" in probe_says(srv, "dead.test", "disabled")["reason"]
+            assert "test entry" in probe_says(srv, "norhs.test", "disabled")["reason"]
+            c, code, text = session(srv, "127.0.0.132")
+            assert code == 250, "a list of everyone refuses no one once disabled"
+            c.expect("QUIT", 221)
+            assert dns.count(f"{rev('127.0.0.132')}.world.test") == 0
+            assert dns.count(f"{rev('127.0.0.132')}.dead.test") == 0
+            c, code, text = session(srv, "127.0.0.131")
+            assert code == 554 and "good.test" in text, text
+            c.expect("QUIT", 221)
+            c = Client(srv.port, source="127.0.0.133")
+            assert c.reply()[0] == 220
+            c.expect("EHLO client.example.org", 250)
+            c.expect("MAIL FROM:<x@spam.example>", 250)
+            code, text = c.cmd("RCPT TO:<alice@example.test>")
+            assert code == 554 and "rhs.test" in text, text
+            c.expect("QUIT", 221)
+            assert not [kv for e, kv in srv.log_lines("dnsbl-zone")
+                        if kv["zone"] in ("good.test", "rhs.test")]
+            # the dead list comes back, test entry and all
+            dns.behave("*.dead.test", None)
+            dns.add(f"{rev('127.0.0.2')}.dead.test", "A", "127.0.0.2")
+            probe_says(srv, "dead.test", "enabled")
+            dns.add(f"{rev('127.0.0.134')}.dead.test", "A", "127.0.0.2")
+            c, code, text = session(srv, "127.0.0.134")
+            assert code == 554 and "dead.test" in text, text
             c.expect("QUIT", 221)
         finally:
             srv.close()
