@@ -24,6 +24,7 @@
 #include "probe.h"
 #include "resolver.h"
 #include "sender.h"
+#include "zonestats.h"
 
 #define TAG_PTR		0
 #define TAG_FWD		1		/* + index of the PTR name */
@@ -232,6 +233,8 @@ got_zone(struct dns_client *d, size_t idx, const struct dns_answer *a)
 
 	d->zone[idx] = dnsbl_judge(&cf->zones[idx], a, d->code[idx],
 	    sizeof(d->code[idx]), &why);
+	zstats_count(idx, d->zone[idx], dns_now_ms() - (d->deadline -
+	    (int64_t)cf->dnsbl_timeout * 1000));
 	if (d->zone[idx] == ZONE_ERROR)
 		dnsbl_log_error(d->s->id, d->s->ip, cf->zones[idx].zone,
 		    why, d->code[idx]);
@@ -279,6 +282,8 @@ expire(struct dns_client *d)
 				d->zone[i] = ZONE_ERROR;
 				dnsbl_log_error(d->s->id, d->s->ip,
 				    cf->zones[i].zone, "timeout", "");
+				zstats_count(i, ZONE_ERROR,
+				    (int64_t)cf->dnsbl_timeout * 1000);
 			}
 	if (d->want & (BIT(TAG_ZONE) - 1 - BIT(TAG_PTR)))
 		d->fwd_temp = 1;

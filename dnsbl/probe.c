@@ -17,6 +17,7 @@
 #include "dnsbl.h"
 #include "probe.h"
 #include "resolver.h"
+#include "zonestats.h"
 
 #define MUST_LIST	0	/* 127.0.0.2, or "test" */
 #define MUST_NOT	1	/* 127.0.0.1, or "invalid" */
@@ -132,6 +133,7 @@ judge(size_t i)
 	if ((why != NULL) == h->disabled)
 		return;
 	h->disabled = why != NULL;
+	zstats_disabled(i, h->disabled);
 	kv_begin(&k, "dnsbl-zone");
 	kv_str(&k, "zone", z->zone);
 	kv_str(&k, "state", h->disabled ? "disabled" : "enabled");

@@ -20,6 +20,7 @@
 #include "probe.h"
 #include "resolver.h"
 #include "sender.h"
+#include "zonestats.h"
 
 #define SLOT_MX		0
 #define SLOT_A		1
@@ -146,6 +147,8 @@ got_zone(struct dns_sender *d, size_t i, const struct dns_answer *a)
 	const char *why;
 
 	d->zone[i] = dnsbl_judge(z, a, d->code[i], sizeof(d->code[i]), &why);
+	zstats_count(i, d->zone[i], dns_now_ms() - (d->deadline -
+	    (int64_t)wk->conf->dnsbl_timeout * 1000));
 	if (d->zone[i] == ZONE_ERROR)
 		dnsbl_log_error(d->s->id, d->s->ip, z->zone, why, d->code[i]);
 }
@@ -186,6 +189,8 @@ expire(struct dns_sender *d)
 			d->zone[i] = ZONE_ERROR;
 			dnsbl_log_error(d->s->id, d->s->ip, c->zones[i].zone,
 			    "timeout", "");
+			zstats_count(i, ZONE_ERROR,
+			    (int64_t)c->dnsbl_timeout * 1000);
 		}
 	if (d->mx == DNS_PENDING)
 		d->mx = DNS_TEMPFAIL;

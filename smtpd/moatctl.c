@@ -6,6 +6,7 @@
  *	moatctl [-f CONF] makemap [-f] -a		every configured map
  *	moatctl [-f CONF] query MAP KEY			look a key up
  *	moatctl [-f CONF] reload | stop			SIGHUP / SIGTERM
+ *	moatctl [-f CONF] dnsbl				DNS list figures
  *
  * Each command is one row of ctl_cmds[]; a new command is a new row and
  * a function.  The config is read for every command: it says which file
@@ -44,6 +45,7 @@
 #include "../conf/conf.h"
 #include "../conf/map.h"
 #include "../conf/rcptmap.h"
+#include "../dnsbl/zonestats.h"
 #include "../queue/maildir.h"
 #include "buf.h"
 
@@ -71,6 +73,7 @@ static int	cmd_query(struct ctl *, int, char **);
 static int	cmd_reload(struct ctl *, int, char **);
 static int	cmd_stop(struct ctl *, int, char **);
 static int	cmd_flush(struct ctl *, int, char **);
+static int	cmd_dnsbl(struct ctl *, int, char **);
 
 static const struct ctl_cmd ctl_cmds[] = {
 	{ "makemap", "[-f] FILE|NAME... | [-f] -a",
@@ -81,6 +84,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "reload", "", "reload config and maps (SIGHUP)", cmd_reload },
 	{ "stop", "", "drain sessions and stop (SIGTERM)", cmd_stop },
 	{ "flush", "", "retry deferred deliveries now (SIGUSR1)", cmd_flush },
+	{ "dnsbl", "", "per DNS list: state, queries, listed, errors, "
+	    "latency", cmd_dnsbl },
 };
 
 #define NCMDS	(sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
@@ -587,4 +592,52 @@ main(int argc, char *argv[])
 		return EXIT_USAGE;
 	}
 	return ctl_cmds[i].run(&ctl, argc, argv);
+}
+
+/* ---- DNS list figures ---- */
+
+static const char *
+zone_state(const struct zsum *z, char *buf, size_t size)
+{
+	if (z->disabled_in == 0)
+		return "enabled";
+	if (z->disabled_in == z->workers)
+		return "disabled";
+	(void)snprintf(buf, size, "disabled:%u/%u", z->disabled_in,
+	    z->workers);
+	return buf;
+}
+
+static int
+cmd_dnsbl(struct ctl *ctl, int argc, char **argv)
+{
+	struct zsum sums[CONF_ZONE_MAX * 2];
+	const struct zstats *zs;
+	char state[32];
+	size_t n, i;
+
+	(void)argv;
+	if (argc != 1)
+		usage();
+	if ((zs = zstats_open(ctl->conf.spool)) == NULL) {
+		warnx_("%s/%s: %s (is moatd running?)", ctl->conf.spool,
+		    ZSTATS_FILE, strerror(errno));
+		return EXIT_USAGE;
+	}
+	if (kill(zs->parent_pid, 0) == -1 && errno == ESRCH)
+		printf("# moatd (pid %ld) is not running: the figures are "
+		    "those it left\n", (long)zs->parent_pid);
+	n = zstats_sum(zs, sums, sizeof(sums) / sizeof(sums[0]));
+	printf("%-32s %-14s %10s %10s %10s %8s %7s\n", "zone", "state",
+	    "queries", "listed", "not-listed", "errors", "avg-ms");
+	for (i = 0; i < n; i++)
+		printf("%-32s %-14s %10llu %10llu %10llu %8llu %7llu\n",
+		    sums[i].name, zone_state(&sums[i], state, sizeof(state)),
+		    (unsigned long long)sums[i].t.queries,
+		    (unsigned long long)sums[i].t.listed,
+		    (unsigned long long)sums[i].t.not_listed,
+		    (unsigned long long)sums[i].t.errors,
+		    (unsigned long long)(sums[i].t.queries ?
+		    sums[i].t.latency_ms / sums[i].t.queries : 0));
+	return 0;
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "../dnsbl/dynptr.h"
+#include "../dnsbl/zonestats.h"
 #include "../conf/map.h"
 #include "../queue/queue.h"
 #include "frame.h"
@@ -301,6 +302,7 @@ start_worker(struct child *c)
 	c->current = 1;
 	c->slot = (unsigned)(c - &children[1]);
 	limits_clear_slot(c->slot);
+	zstats_clear_slot(c->slot);
 	if ((r = child_fork(c)) == -1) {
 		c->respawn_at = time(NULL) + 1;
 		return;
@@ -358,8 +360,10 @@ child_reaped(struct child *c, int status)
 	close(c->sock);
 	c->sock = -1;
 	c->pid = 0;
-	if (c->kind == CHILD_WORKER)
+	if (c->kind == CHILD_WORKER) {
 		limits_clear_slot(c->slot);
+		zstats_clear_slot(c->slot);
+	}
 	if (stopping || (c->kind == CHILD_WORKER && !c->current)) {
 		if (c->kind == CHILD_WORKER)
 			c->kind = CHILD_NONE;
@@ -655,6 +659,7 @@ stop_step(time_t now)
 		return;
 	if (cf->pidfile[0] != '\0')
 		unlink(cf->pidfile);
+	zstats_log(now, 1);		/* the last period's figures */
 	log_info("stop", "stopped");
 	exit(0);
 }
@@ -748,6 +753,7 @@ parent_run(struct conf *conf, const char *conf_path)
 	bind_all();
 	if (limits_init(MAX_CHILDREN, cf->max_sessions) == -1)
 		fatal("shared session counters");
+	(void)zstats_create(cf->spool);	/* without it: no figures, logged */
 	maps_check(1);
 	spool_check();
 	write_pidfile();
@@ -770,6 +776,7 @@ parent_run(struct conf *conf, const char *conf_path)
 			last = now;
 			maps_check(0);
 			spool_check();
+			zstats_log(now, 0);
 		}
 	}
 }

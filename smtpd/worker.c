@@ -26,6 +26,7 @@
 
 #include "../dnsbl/client.h"
 #include "../dnsbl/resolver.h"
+#include "../dnsbl/zonestats.h"
 #include "limits.h"
 #include "log.h"
 #include "privdrop.h"
@@ -679,6 +680,7 @@ worker_setup(const struct conf *conf, unsigned slot, int parent_sock,
 	wk->parent.fd = parent_sock;
 	log_setproc("smtp");
 	limits_set_slot(slot);
+	zstats_worker(slot, conf);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGINT, SIG_IGN);

@@ -439,3 +439,52 @@ def test_health_probe_disables_lists_that_lie_or_die_and_reenables_them():
             c.expect("QUIT", 221)
         finally:
             srv.close()
+
+
+def moatctl_dnsbl(srv):
+    """moatctl dnsbl as {zone: {column: value}}."""
+    import subprocess
+    from harness import MOATCTL
+    p = subprocess.run([MOATCTL, "-f", srv.conf_path, "dnsbl"],
+                       capture_output=True, text=True, env=srv.env(), timeout=10)
+    assert p.returncode == 0, p
+    lines = [l.split() for l in p.stdout.splitlines() if not l.startswith("#")]
+    head = lines[0]
+    return {row[0]: dict(zip(head[1:], row[1:])) for row in lines[1:]}
+
+
+def test_zone_figures_in_moatctl_and_in_the_log():
+    with DNSServer() as dns:
+        dns.add(f"{rev('127.0.0.2')}.good.test", "A", "127.0.0.2")
+        dns.add(f"{rev('127.0.0.141')}.good.test", "A", "127.0.0.2")
+        dns.add(f"{rev('127.0.0.143')}.good.test", "A", "10.1.2.3")   # lies
+        dns.behave("*.dead.test", "silent")
+        srv = dns_moat(dns, dnsbl=["good.test", "dead.test"], workers="1",
+                       dnsbl_probe_interval="2s", dnsbl_timeout="1s")
+        try:
+            probe_says(srv, "dead.test", "disabled")
+            cols = ("queries", "listed", "not-listed", "errors")
+            before = {k: int(v) for k, v in moatctl_dnsbl(srv)["good.test"].items()
+                      if k in cols}       # the harness's own probe session
+            for ip, want in (("127.0.0.141", 554), ("127.0.0.142", 250),
+                             ("127.0.0.143", 250)):
+                c, code, text = session(srv, ip)
+                assert code == want, (ip, code, text)
+                c.expect("QUIT", 221)
+            z = moatctl_dnsbl(srv)
+            got = {k: int(z["good.test"][k]) - before[k] for k in cols}
+            assert got == {"queries": 3, "listed": 1, "not-listed": 1,
+                           "errors": 1}, (before, z)
+            assert z["good.test"]["state"] == "enabled", z
+            assert int(z["good.test"]["avg-ms"]) < 1000, z
+            assert z["dead.test"]["state"] == "disabled", z
+            assert z["dead.test"]["queries"] == "0", "a disabled list is not asked"
+            srv.stop()
+            s = {kv["zone"]: kv for e, kv in srv.log_lines("dnsbl-stats")}
+            g = s["good.test"]
+            assert int(g["queries"]) == before["queries"] + 3, s
+            assert int(g["listed"]) == before["listed"] + 1, s
+            assert int(g["errors"]) == before["errors"] + 1, s
+            assert s["dead.test"]["queries"] == "0", s
+        finally:
+            srv.close()
