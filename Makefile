@@ -17,7 +17,7 @@ OBJ	 = $(LIBSRC:%.c=obj/%.o)
 SANOBJ	 = $(LIBSRC:%.c=obj-san/%.o)
 UNITBIN	 = $(UNITSRC:tests/unit/%.c=obj-san/tests/%)
 
-.PHONY: all deps run check unit integration san bench fuzz clean
+.PHONY: all deps run check unit integration san bench bench-dns fuzz clean
 all: moatd moatctl
 
 obj/%.o: %.c
@@ -72,10 +72,13 @@ unit: san
 bench: all
 	@sh bench/run.sh
 
+bench-dns: all
+	@sh bench/dns.sh
+
 fuzz:
 	@$(MAKE) --no-print-directory -C tests/fuzz
 
 clean:
-	rm -rf obj obj-san moatd moatctl bench/loadgen
+	rm -rf obj obj-san moatd moatctl bench/loadgen bench/dnsdelay
 
 -include $(OBJ:.o=.d) $(SANOBJ:.o=.d) $(MAINS:%.c=obj/%.d) $(MAINS:%.c=obj-san/%.d)

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <netinet/in.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -500,6 +501,26 @@ connect_failed(struct sess *s, int err)
 	sess_done(s);
 }
 
+/*
+ * -B: every connection from the next IPv4 address (skipping .0 and
+ * .255), so that a server's per-address caches never help.
+ */
+static int
+bind_next_source(int fd)
+{
+	static uint32_t next;
+	struct sockaddr_in sin;
+
+	if (next == 0)
+		next = o.src_base;
+	while ((next & 0xff) == 0 || (next & 0xff) == 0xff)
+		next++;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(next++);
+	return bind(fd, (struct sockaddr *)&sin, sizeof(sin));
+}
+
 static void
 sess_connect(struct sess *s)
 {
@@ -514,6 +535,10 @@ sess_connect(struct sess *s)
 	s->fd = fd;
 	s->inlen = 0;
 	s->iovcnt = 0;
+	if (o.src_base != 0 && bind_next_source(fd) == -1) {
+		connect_failed(s, errno);
+		return;
+	}
 	if (connect(fd, (struct sockaddr *)&srv, srvlen) == 0) {
 		s->step = ST_BANNER;
 		ep_set(s, EPOLLIN, EPOLL_CTL_ADD);

@@ -30,6 +30,8 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <errno.h>
 #include <limits.h>
@@ -321,7 +323,8 @@ usage(void)
 "        [-c conc] [-n sessions] [-t seconds] [-m msgs] [-S size]\n"
 "        [-H helo] [-f from] [-r rcpt] [-R retries] [-T reply_timeout]\n"
 "        [-k keepalive] [-u ramp_s] [-a ramp_rate] [-i probe_every]\n"
-"        [-M pid] [-W maildir]... [-w wait_s] [-x max_run_s] [-l label]\n");
+"        [-M pid] [-W maildir]... [-w wait_s] [-x max_run_s] [-l label]\n"
+"        [-B first_source_ip]\n");
 	exit(2);
 }
 
@@ -351,6 +354,16 @@ secs(const char *s)
 	return v;
 }
 
+static uint32_t
+src_addr(const char *s)
+{
+	struct in_addr a;
+
+	if (inet_pton(AF_INET, s, &a) != 1)
+		die("bad source address: %s", s);
+	return ntohl(a.s_addr);
+}
+
 static void
 opts_parse(int argc, char **argv)
 {
@@ -374,8 +387,9 @@ opts_parse(int argc, char **argv)
 	o.wait_s = 120;
 	o.sc = (enum scenario)-1;
 	while ((ch = getopt(argc, argv,
-	    "a:c:f:H:h:i:k:l:M:m:n:p:R:r:S:s:T:t:u:W:w:x:")) != -1) {
+	    "a:B:c:f:H:h:i:k:l:M:m:n:p:R:r:S:s:T:t:u:W:w:x:")) != -1) {
 		switch (ch) {
+		case 'B': o.src_base = src_addr(optarg); break;
 		case 'a': o.ramp_rate = (unsigned)num(optarg, 1000000); break;
 		case 'c': o.conc = (unsigned)num(optarg, 1000000); break;
 		case 'f': o.from = optarg; break;

@@ -87,6 +87,7 @@ struct opts {
 	const char	*maildir[MAILDIR_MAX];
 	unsigned	nmaildir;
 	double		wait_s;		/* accept: maildir deadline */
+	uint32_t	src_base;	/* -B: first IPv4 source, host order */
 };
 
 struct stats {

@@ -23,6 +23,7 @@
 
 #define HASH_SIZE	4096
 #define CACHE_MAX	20000	/* entries; the oldest answered go first */
+#define CACHE_LOW	(CACHE_MAX - CACHE_MAX / 8)	/* a sweep's goal */
 #define EVENTS_MAX	65536	/* queued answers; beyond, a session times out */
 
 struct waiter {
@@ -397,7 +398,11 @@ dns_lookup_fresh(const char *name, enum dns_type t, uint64_t sid,
 	return lookup(name, t, sid, tag, 1);
 }
 
-/* Expired answers go; over the cap, the oldest answered ones too. */
+/*
+ * Expired answers go, and the oldest answered ones until the cache is
+ * down to CACHE_LOW: a full cache sweeps once per CACHE_MAX / 8 new
+ * entries, not at every one.
+ */
 void
 dns_cache_sweep(void)
 {
@@ -408,7 +413,7 @@ dns_cache_sweep(void)
 		next = TAILQ_NEXT(e, age);
 		if (e->ans.status == DNS_PENDING || e->waiters != NULL)
 			continue;
-		if (e->expires <= now || nentries >= CACHE_MAX)
+		if (e->expires <= now || nentries > CACHE_LOW)
 			unlink_entry(e);
 	}
 }

@@ -67,7 +67,8 @@ int	dns_lookup_fresh(const char *name, enum dns_type, uint64_t session_id,
 /* Hand out the answers that arrived; called once per loop turn. */
 void	dns_dispatch(void);
 int	dns_events_pending(void);
-/* Drop expired entries (every few seconds). */
+/* Drop expired entries, and the oldest while the cache is too big
+ * (new entries call it when the cache is full). */
 void	dns_cache_sweep(void);
 size_t	dns_cache_size(void);
 

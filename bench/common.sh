@@ -1,0 +1,98 @@
+# bench/common.sh: what the benchmark scripts share (sourced from the top
+# of the checkout): logging, stopping by PID, reading loadgen's result
+# lines, waiting for ports, and building the load generator.
+
+log() { printf '%s\n' "bench: $*" >&2; }
+
+# ---- stopping, always by PID ----
+
+stop_pid() {
+	[ -n "$1" ] || return 0
+	kill -TERM "$1" 2>/dev/null || return 0
+	i=0
+	while kill -0 "$1" 2>/dev/null && [ $i -lt 100 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	if kill -0 "$1" 2>/dev/null; then
+		log "pid $1 ignored SIGTERM for 10 s; killing it"
+		kill -KILL "$1" 2>/dev/null
+	fi
+	wait "$1" 2>/dev/null
+	return 0
+}
+
+# ---- helpers ----
+
+# kv KEY LINE: the value of KEY=value in a loadgen result line.
+kv() {
+	printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n 1
+}
+
+# ratio A B: A/B with two decimals, or "-".
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		num = "^[0-9]+([.][0-9]*)?$"
+		if (a !~ num || b !~ num || b + 0 == 0)
+			print "-"
+		else
+			printf "%.2f\n", a / b
+	}'
+}
+
+# port_wait PORT SECONDS: until something listens on HOST:PORT.
+port_wait() {
+	i=0
+	while [ $i -lt $(($2 * 10)) ]; do
+		if command -v ss >/dev/null 2>&1; then
+			[ -n "$(ss -Htln "sport = :$1" 2>/dev/null)" ] && return 0
+		elif [ $i -ge 10 ]; then
+			return 0	# no ss: a second is our best guess
+		fi
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# port_free PORT: nothing listens there yet.
+port_free() {
+	command -v ss >/dev/null 2>&1 || return 0
+	[ -z "$(ss -Htln "sport = :$1" 2>/dev/null)" ]
+}
+
+is_root() { [ "$(id -u)" = 0 ]; }
+
+mkmaildirs() {	# mkmaildirs ROOT USER...
+	root=$1
+	shift
+	for u in "$@"; do
+		mkdir -p "$root/$u/tmp" "$root/$u/new" "$root/$u/cur" || return 1
+	done
+}
+
+# ---- the load generator ----
+
+LOADGEN_SRC="bench/loadgen.c bench/lg_session.c bench/lg_check.c"
+
+# cc_build OUT SRC...: compile OUT from SRC unless it is newer than them.
+cc_build() {
+	out=$1
+	shift
+	stale=0
+	[ -x "$out" ] || stale=1
+	for f in "$@" bench/loadgen.h; do
+		[ "$f" -nt "$out" ] && stale=1
+	done
+	[ $stale = 1 ] || return 0
+	${CC:-cc} -std=c17 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wformat=2 \
+	    -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
+	    -O2 -o "$out" "$@"
+}
+
+build_loadgen() {
+	[ "$LOADGEN" = bench/loadgen ] || { [ -x "$LOADGEN" ]; return; }
+	# shellcheck disable=SC2086
+	cc_build "$LOADGEN" $LOADGEN_SRC
+}
+
