@@ -52,6 +52,13 @@ struct dns_answer {
 	} u;
 };
 
+/*
+ * A reply as c-ares gives it (its status, the packet) made into an
+ * answer (dnsparse.c); returns the smallest TTL of the answer section.
+ */
+unsigned dns_parse_reply(enum dns_type, int ares_status,
+	    const unsigned char *abuf, int alen, struct dns_answer *);
+
 /* What a session is handed: valid during the call only. */
 typedef void (*dns_result_fn)(uint64_t session_id, unsigned tag,
     const struct dns_answer *);

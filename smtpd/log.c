@@ -289,6 +289,10 @@ kv_emit_warn(struct kv *k)
 
 static void
 log_vmsg(int prio, const char *event, int errnum, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
+static void
+log_vmsg(int prio, const char *event, int errnum, const char *fmt, va_list ap)
 {
 	char msg[1024];
 	struct kv k;
