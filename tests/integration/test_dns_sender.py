@@ -210,3 +210,51 @@ def test_a_slow_answer_for_an_earlier_mail_is_not_taken_for_the_next():
             assert not events(srv, "reject")
         finally:
             srv.close()
+
+
+def test_real_peers_rbldnsd_lists_and_dnsmasq_records():
+    """rbldnsd serving a DNSBL, a DNSWL and a domain list (each with its
+    RFC 5782 test entry, so the health probe, on here, keeps them), and
+    dnsmasq serving MX records and forwarding the zones to it."""
+    from dnspeers import Dnsmasq, Rbldnsd
+    zones = {"bl.test": ("ip4set", ["127.0.0.2", "127.0.0.151", "127.0.0.152"]),
+             "wl.test": ("ip4set", ["127.0.0.2", "127.0.0.151"]),
+             "dbl.test": ("dnset", ["test", "spam.example"])}
+    with Rbldnsd(zones) as rbl:
+        records = [("own.example", "MX", "10 mail.own.example"),
+                   ("mail.own.example", "A", "127.0.0.9"),
+                   ("nullmx.example", "MX", "0 .")]
+        with Dnsmasq(records, forward={z: rbl.port for z in zones}) as front:
+            srv = Moat(resolver=f"127.0.0.1:{front.port}", dnsbl="bl.test",
+                       dnswl="wl.test", rhsbl_sender="dbl.test",
+                       sender_domain="require-resolvable")
+            try:
+                c = greet(srv, "127.0.0.151")
+                code, text = mail_rcpt(c, "x@own.example")
+                assert code == 250, ("a DNSWL listing outweighs the DNSBL", text)
+                deliver(c, "allowlisted")
+                c.expect("QUIT", 221)
+                c = greet(srv, "127.0.0.152")
+                code, text = mail_rcpt(c, "x@own.example")
+                assert code == 554 and "bl.test" in text, text
+                c.expect("QUIT", 221)
+                c = greet(srv, "127.0.0.153")
+                code, text = mail_rcpt(c, "x@spam.example")
+                assert code == 554 and "dbl.test" in text, text
+                c.expect("RSET", 250)
+                code, text = mail_rcpt(c, "x@nullmx.example")
+                assert code == 550 and "5.7.27" in text, text
+                c.expect("RSET", 250)
+                code, text = mail_rcpt(c, "x@own.example")
+                assert code == 250, text
+                deliver(c, "clean")
+                c.expect("QUIT", 221)
+                msgs = srv.wait_messages("alice", 2)
+                assert sorted(b"allowlisted" in m for m in msgs) == [False, True]
+                got = [(kv["ip"], kv["class"]) for kv in events(srv, "reject")]
+                assert got == [("127.0.0.152", "dnsbl:bl.test"),
+                               ("127.0.0.153", "rhsbl:dbl.test"),
+                               ("127.0.0.153", "sender:null-mx")], got
+                assert not events(srv, "dnsbl-zone"), "sane lists stay enabled"
+            finally:
+                srv.close()
