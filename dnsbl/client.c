@@ -91,10 +91,7 @@ dns_setup(const struct conf *c, char *err, size_t errsize)
 {
 	cf = c;
 	if (!dns_client_wanted(c) && !dns_sender_wanted(c))
-		return 0;
-	if (c->dynamic_ptr[0] != '\0' &&
-	    dynptr_load(c->dynamic_ptr, err, errsize) == -1)
-		return -1;
+		return 0;	/* dynamic_ptr: the parent loaded it for us */
 	dns_cache_init(c->dns_cache_min_ttl, c->dns_cache_max_ttl,
 	    session_answer);
 	probe_init();
@@ -132,8 +129,11 @@ static void
 ask(struct dns_client *d, const char *name, enum dns_type t, unsigned tag)
 {
 	d->want |= BIT(tag);
-	if (dns_lookup(name, t, d->s->id, tag) == -1)
-		d->want &= ~BIT(tag);	/* counts as unanswered */
+	if (dns_lookup(name, t, d->s->id, tag) != -1)
+		return;
+	d->want &= ~BIT(tag);	/* counts as unanswered: */
+	if (tag >= TAG_FWD && tag < TAG_ZONE)
+		d->fwd_temp = 1;	/* a forward lookup: a temporary miss */
 }
 
 static void

@@ -142,10 +142,10 @@ status_of(int r)
 	case ARES_SUCCESS:	return DNS_FOUND;
 	case ARES_ENOTFOUND:	return DNS_NXDOMAIN;
 	case ARES_ENODATA:	return DNS_NODATA;
-	case ARES_EBADRESP:
-	case ARES_EFORMERR:
 	case ARES_EBADNAME:	return DNS_BADANSWER;
-	default:		return DNS_TEMPFAIL;
+	default:		return DNS_TEMPFAIL;	/* a malformed reply too:
+						 * the server's fault, not a
+						 * verdict on the client */
 	}
 }
 

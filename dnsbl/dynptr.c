@@ -20,21 +20,29 @@ struct pattern {
 	char	 text[128];	/* for the log, cut */
 };
 
-static struct pattern *pats;
-static size_t npats;
-static int ip_octets;
+struct patset {
+	struct pattern	*pats;
+	size_t		 n;
+	int		 ip_octets;
+};
+
+static struct patset cur;	/* what dynptr_match uses */
+
+static void
+patset_free(struct patset *ps)
+{
+	size_t i;
+
+	for (i = 0; i < ps->n; i++)
+		regfree(&ps->pats[i].re);
+	free(ps->pats);
+	memset(ps, 0, sizeof(*ps));
+}
 
 void
 dynptr_free(void)
 {
-	size_t i;
-
-	for (i = 0; i < npats; i++)
-		regfree(&pats[i].re);
-	free(pats);
-	pats = NULL;
-	npats = 0;
-	ip_octets = 0;
+	patset_free(&cur);
 }
 
 static char *
@@ -51,41 +59,43 @@ trim(char *s)
 }
 
 static int
-add_pattern(const char *line, char *why, size_t whysize)
+add_pattern(struct patset *ps, const char *line, char *why, size_t whysize)
 {
 	struct pattern *p;
 	int r;
 
 	if (strcmp(line, IP_OCTETS) == 0) {
-		ip_octets = 1;
+		ps->ip_octets = 1;
 		return 0;
 	}
-	if (npats == DYNPTR_MAX) {
+	if (ps->n == DYNPTR_MAX) {
 		(void)snprintf(why, whysize, "more than %d patterns",
 		    DYNPTR_MAX);
 		return -1;
 	}
-	p = &pats[npats];
+	p = &ps->pats[ps->n];
 	if ((r = regcomp(&p->re, line, REG_EXTENDED | REG_ICASE |
 	    REG_NOSUB)) != 0) {
 		regerror(r, &p->re, why, whysize);
 		return -1;
 	}
 	(void)snprintf(p->text, sizeof(p->text), "%s", line);
-	npats++;
+	ps->n++;
 	return 0;
 }
 
+/* The whole file compiles, or what was loaded stays as it was. */
 int
 dynptr_load(const char *path, char *err, size_t errsize)
 {
 	char buf[1024], why[256], *line;
+	struct patset next = { 0 };
 	unsigned lineno = 0;
 	FILE *fp;
 
-	dynptr_free();
-	if ((pats = calloc(DYNPTR_MAX, sizeof(*pats))) == NULL ||
+	if ((next.pats = calloc(DYNPTR_MAX, sizeof(*next.pats))) == NULL ||
 	    (fp = fopen(path, "re")) == NULL) {
+		free(next.pats);
 		(void)snprintf(err, errsize, "%s: cannot read", path);
 		return -1;
 	}
@@ -94,15 +104,17 @@ dynptr_load(const char *path, char *err, size_t errsize)
 		line = trim(buf);
 		if (*line == '\0' || *line == '#')
 			continue;
-		if (add_pattern(line, why, sizeof(why)) == -1) {
+		if (add_pattern(&next, line, why, sizeof(why)) == -1) {
 			(void)snprintf(err, errsize, "%s:%u: %s", path, lineno,
 			    why);
 			fclose(fp);
-			dynptr_free();
+			patset_free(&next);
 			return -1;
 		}
 	}
 	fclose(fp);
+	patset_free(&cur);
+	cur = next;
 	return 0;
 }
 
@@ -143,13 +155,13 @@ dynptr_match(const char *ptr, const struct sockaddr *client,
 {
 	size_t i;
 
-	if (ip_octets && has_octets(ptr, client)) {
+	if (cur.ip_octets && has_octets(ptr, client)) {
 		*which = IP_OCTETS;
 		return 1;
 	}
-	for (i = 0; i < npats; i++)
-		if (regexec(&pats[i].re, ptr, 0, NULL, 0) == 0) {
-			*which = pats[i].text;
+	for (i = 0; i < cur.n; i++)
+		if (regexec(&cur.pats[i].re, ptr, 0, NULL, 0) == 0) {
+			*which = cur.pats[i].text;
 			return 1;
 		}
 	return 0;

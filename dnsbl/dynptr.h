@@ -16,8 +16,12 @@
 
 #include <stddef.h>
 
-/* Compile the file (replacing what was loaded).  0, or -1 with
- * "FILE:LINE: why" in err. */
+/*
+ * Compile the file and use it from now on.  0, or -1 with "FILE:LINE:
+ * why" in err, and then what was loaded before stays.  The parent
+ * loads the file and its workers inherit the patterns when they fork,
+ * so a file broken after the start breaks no worker.
+ */
 int	dynptr_load(const char *path, char *err, size_t errsize);
 void	dynptr_free(void);
 /* 1 when the name matches a pattern; *which names it (for the log). */

@@ -184,11 +184,13 @@ probe_turn(int64_t now, int64_t max_ms)
 				judge(i);	/* silence counts */
 		round_end = 0;
 	}
-	if (now >= next_round)
+	/* a round is judged before the next starts, however short the
+	 * interval: else silence would never count */
+	if (round_end == 0 && now >= next_round)
 		round_start(now);
 	if (round_end != 0 && round_end - now < wait)
 		wait = round_end - now;
-	if (next_round - now < wait)
+	if (round_end == 0 && next_round - now < wait)
 		wait = next_round - now;
-	return wait;
+	return wait < 0 ? 0 : wait;
 }

@@ -29,7 +29,7 @@
 #define SLOT_BITS	6
 #define BIT(slot)	(UINT64_C(1) << (slot))
 #define ADDR_SLOTS	(BIT(SLOT_A) | BIT(SLOT_AAAA))
-#define GEN_MASK	0xffffu		/* tags stay far below UINT_MAX */
+#define GEN_MASK	0xffffffu	/* 24 bits: tags stay below 2^31 */
 
 _Static_assert(SLOT_ZONE + CONF_ZONE_MAX <= (1 << SLOT_BITS), "slots fit");
 

@@ -232,13 +232,15 @@ sum_find(struct zsum *out, size_t *n, size_t max, const char *name)
 {
 	size_t i;
 
+	/* names come from a file every worker can write: bounded reads */
 	for (i = 0; i < *n; i++)
-		if (strcmp(out[i].name, name) == 0)
+		if (strncmp(out[i].name, name, sizeof(out[i].name) - 1) == 0)
 			return &out[i];
 	if (*n == max)
 		return NULL;
 	memset(&out[*n], 0, sizeof(out[*n]));
-	(void)snprintf(out[*n].name, sizeof(out[*n].name), "%s", name);
+	(void)snprintf(out[*n].name, sizeof(out[*n].name), "%.*s",
+	    (int)sizeof(out[*n].name) - 1, name);
 	return &out[(*n)++];
 }
 

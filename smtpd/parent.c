@@ -574,7 +574,8 @@ reload(void)
 		    "dynamic_ptr: %s", err);
 		return;
 	}
-	dynptr_free();
+	if (fresh.dynamic_ptr[0] == '\0')
+		dynptr_free();
 	if (fresh.nlisten != cf->nlisten ||
 	    memcmp(fresh.listen, cf->listen, sizeof(fresh.listen)) != 0)
 		log_warnx("reload: listen addresses changed; they take "
@@ -740,11 +741,9 @@ parent_run(struct conf *conf, const char *conf_path)
 	cf = conf;
 	cf_path = conf_path;
 	log_setproc("parent");
-	if (cf->dynamic_ptr[0] != '\0') {
-		if (dynptr_load(cf->dynamic_ptr, err, sizeof(err)) == -1)
-			fatalx("dynamic_ptr: %s", err);
-		dynptr_free();
-	}
+	if (cf->dynamic_ptr[0] != '\0' &&
+	    dynptr_load(cf->dynamic_ptr, err, sizeof(err)) == -1)
+		fatalx("dynamic_ptr: %s", err);	/* the workers inherit them */
 	for (i = 0; i <= MAX_CHILDREN; i++)
 		children[i].sock = -1;
 	lookup_users();

@@ -4,8 +4,10 @@ forward confirmation, dynamic PTR patterns, log mode, the per-worker
 cache, and the budget.  Clients connect from different 127.0.0.0/8
 source addresses so that every one has its own PTR and listings."""
 import os
+import pwd
 import re
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -36,6 +38,20 @@ def session(srv, ip, rcpt="alice@example.test", helo="client.example.org"):
     c.send(f"RCPT TO:<{rcpt}>\r\n")
     code, text = c.reply()
     return c, code, " ".join(text)
+
+
+def smtp_workers(srv):
+    """The smtp workers: the children that run as the user moat."""
+    uid = pwd.getpwnam("moat").pw_uid
+    out = []
+    for pid in srv.pids()[1:]:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                if re.search(rf"^Uid:\s+{uid}\s", f.read(), re.M):
+                    out.append(pid)
+        except OSError:
+            pass
+    return out
 
 
 def rejects(srv, event="reject"):
@@ -280,7 +296,7 @@ def test_dynamic_ptr_patterns():
         path = os.path.join(tmp, "dynamic_ptr")
         with open(path, "w") as f:
             f.write("# dynamic\n@ip-octets\n(^|[.-])(dsl|dyn|pool)[0-9.-]\n")
-        srv = dns_moat(dns, dynamic_ptr=path)
+        srv = dns_moat(dns, dynamic_ptr=path, workers="1")
         try:
             c, code, text = session(srv, "127.0.0.81")
             assert code == 550, (code, text)
@@ -294,6 +310,22 @@ def test_dynamic_ptr_patterns():
             r = {kv["ip"]: kv for kv in rejects(srv)}
             assert r["127.0.0.81"]["class"] == "dynamic"
             assert r["127.0.0.82"]["class"] == "dynamic"
+            # the file broken after the start: a worker that dies and
+            # comes back still has the patterns the daemon started with
+            with open(path, "w") as f:
+                f.write("(unclosed\n")
+            workers = smtp_workers(srv)
+            os.kill(workers[0], signal.SIGKILL)
+            srv.wait_log(lambda e, kv: e == "child-exit" and kv.get("signal") == "9")
+            deadline = time.time() + 10
+            while len(smtp_workers(srv)) < len(workers) and time.time() < deadline:
+                time.sleep(0.1)
+            assert len(smtp_workers(srv)) == len(workers), "the worker came back"
+            c, code, text = session(srv, "127.0.0.82")
+            assert code == 550, (code, text)
+            c.expect("QUIT", 221)
+            exits = [kv for e, kv in srv.log_lines("child-exit")]
+            assert len(exits) == 1, exits
         finally:
             srv.close()
             shutil.rmtree(tmp, ignore_errors=True)
@@ -486,5 +518,17 @@ def test_zone_figures_in_moatctl_and_in_the_log():
             assert int(g["listed"]) == before["listed"] + 1, s
             assert int(g["errors"]) == before["errors"] + 1, s
             assert s["dead.test"]["queries"] == "0", s
+        finally:
+            srv.close()
+
+
+def test_probe_judges_a_round_before_the_next_however_short_the_interval():
+    with DNSServer() as dns:
+        dns.behave("*.dead.test", "silent")
+        srv = dns_moat(dns, dnsbl="dead.test", workers="1",
+                       dnsbl_probe_interval="1s", dnsbl_timeout="2s")
+        try:
+            kv = probe_says(srv, "dead.test", "disabled")
+            assert kv["reason"] == "does not answer", kv
         finally:
             srv.close()

@@ -163,9 +163,16 @@ test_dynptr(void)
 	CHECK(dynptr_load(path, err, sizeof(err)) == -1 &&
 	    strstr(err, ":2:") != NULL, "a bad pattern names its line: %s",
 	    err);
+	ss = addr("192.0.2.7");
+	CHECK(dynptr_match("adsl-7.pool.example", (struct sockaddr *)&ss,
+	    &which) == 1, "a file that fails keeps the patterns loaded");
 	unlink(path);
 	CHECK(dynptr_load(path, err, sizeof(err)) == -1, "a missing file");
+	CHECK(dynptr_match("adsl-7.pool.example", (struct sockaddr *)&ss,
+	    &which) == 1, "so does a missing file");
 	dynptr_free();
+	CHECK(dynptr_match("adsl-7.pool.example", (struct sockaddr *)&ss,
+	    &which) == 0, "freed: nothing matches");
 }
 
 /* The shipped patterns: pools are caught, mail servers are not. */
