@@ -172,6 +172,17 @@ static const struct conf_key conf_keys[] = {
 	{ "dns_cache_min_ttl",	CT_DURATION,	F(dns_cache_min_ttl), "1m", 0, DAY, NULL },
 	{ "dns_cache_max_ttl",	CT_DURATION,	F(dns_cache_max_ttl), "1h", 0, 7 * DAY, NULL },
 
+	{ "greylist",		CT_BOOL,	F(greylist),	"no", 0, 1, NULL },
+	{ "state_db",		CT_PATH,	F(state_db),	"/var/lib/moat/db", 0, 0, NULL },
+	{ "state_db_size",	CT_SIZE,	F(state_db_size), "256M", 64 * KB, 64 * GB, NULL },
+	{ "greylist_delay",	CT_DURATION,	F(greylist_delay), "5m", 0, DAY, NULL },
+	{ "greylist_window",	CT_DURATION,	F(greylist_window), "2d", 1, 30 * DAY, NULL },
+	{ "greylist_expire",	CT_DURATION,	F(greylist_expire), "35d", 1, 365 * DAY, NULL },
+	{ "greylist_awl",	CT_COUNT,	F(greylist_awl), "5", 0, 1000000, NULL },
+	{ "greylist_early_max",	CT_COUNT,	F(greylist_early_max), "3", 0, 1000000, NULL },
+	{ "greylist_net4",	CT_COUNT,	F(greylist_net4), "24", 8, 32, NULL },
+	{ "greylist_net6",	CT_COUNT,	F(greylist_net6), "64", 16, 128, NULL },
+
 	{ "retry_min",		CT_DURATION,	F(retry_min),	"1m", 1, 30 * DAY, NULL },
 	{ "retry_max",		CT_DURATION,	F(retry_max),	"1h", 1, 30 * DAY, NULL },
 	{ "queue_lifetime",	CT_DURATION,	F(queue_lifetime), "5d", 1, 365 * DAY, NULL },

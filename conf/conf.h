@@ -118,6 +118,18 @@ struct conf {
 	unsigned dns_cache_min_ttl;		/* seconds */
 	unsigned dns_cache_max_ttl;
 
+	/* greylisting (greylist/) */
+	int	greylist;			/* on/off */
+	char	state_db[CONF_PATH_MAX];	/* the LMDB folder */
+	uint64_t state_db_size;			/* its map size, bytes */
+	unsigned greylist_delay;		/* seconds */
+	unsigned greylist_window;
+	unsigned greylist_expire;
+	unsigned greylist_awl;			/* passes; 0: no AWL */
+	unsigned greylist_early_max;
+	unsigned greylist_net4;			/* prefix lengths */
+	unsigned greylist_net6;
+
 	/* queue */
 	unsigned retry_min;			/* seconds */
 	unsigned retry_max;			/* seconds */

@@ -322,6 +322,20 @@ dns_client_done(const struct session *s)
 	return s->dns == NULL || s->dns->done;
 }
 
+int
+dns_client_allowlisted(const struct session *s)
+{
+	size_t i;
+
+	if (s->dns == NULL)
+		return 0;
+	for (i = 0; i < cf->nzones; i++)
+		if (cf->zones[i].kind == ZONE_DNSWL &&
+		    s->dns->zone[i] == ZONE_LISTED)
+			return 1;
+	return 0;
+}
+
 const char *
 dns_client_ptr(const struct session *s)
 {

@@ -32,6 +32,8 @@ int	dns_client_start(struct session *);
 int	dns_client_done(const struct session *);
 /* The client's verdict, once done. */
 void	dns_client_verdict(struct session *, struct verdict *);
+/* A DNSWL lists the client (so far). */
+int	dns_client_allowlisted(const struct session *);
 /* The forward-confirmed PTR name, "" when none (yet). */
 const char *dns_client_ptr(const struct session *);
 void	dns_client_free(struct session *);

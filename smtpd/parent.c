@@ -21,6 +21,7 @@
 
 #include "../dnsbl/dynptr.h"
 #include "../dnsbl/zonestats.h"
+#include "../greylist/store.h"
 #include "../conf/map.h"
 #include "../queue/queue.h"
 #include "frame.h"
@@ -342,6 +343,7 @@ start_workers(void)
 }
 
 static void respawn_due(time_t);
+static void store_tick(time_t, int);
 
 static void
 child_reaped(struct child *c, int status)
@@ -363,6 +365,7 @@ child_reaped(struct child *c, int status)
 	if (c->kind == CHILD_WORKER) {
 		limits_clear_slot(c->slot);
 		zstats_clear_slot(c->slot);
+		store_tick(time(NULL), 1);	/* its reader slot, if any */
 	}
 	if (stopping || (c->kind == CHILD_WORKER && !c->current)) {
 		if (c->kind == CHILD_WORKER)
@@ -541,6 +544,21 @@ spool_check(void)
 		    low ? "452 4.3.1" : "through again");
 	was_low = low;
 	limits_set_spool_low(low);
+}
+
+/* ---- the state store: synced here, never on a session's path ---- */
+
+#define STORE_SYNC_EVERY	10	/* seconds */
+
+static void
+store_tick(time_t now, int force)
+{
+	static time_t last;
+
+	if (!cf->greylist || (!force && now - last < STORE_SYNC_EVERY))
+		return;
+	last = now;
+	store_maintain(cf->state_db, cf->state_db_size);
 }
 
 /* ---- reload and stop ---- */
@@ -776,6 +794,7 @@ parent_run(struct conf *conf, const char *conf_path)
 			maps_check(0);
 			spool_check();
 			zstats_log(now, 0);
+			store_tick(now, 0);
 		}
 	}
 }

@@ -20,6 +20,7 @@
 
 #include "../dnsbl/client.h"
 #include "../dnsbl/sender.h"
+#include "../greylist/greylist.h"
 #include "check.h"
 #include "limits.h"
 #include "log.h"
@@ -482,6 +483,11 @@ cmd_rcpt(struct session *s, const char *arg, size_t len)
 		verdict_pass(&v);
 	if (v.kind == V_REJECT || v.kind == V_TEMPFAIL) {
 		rcpt_refused(s, &v, a.text);
+		return;
+	}
+	greylist_rcpt(s, a.text, &v);	/* logs its own line */
+	if (v.kind == V_TEMPFAIL) {
+		session_reply(s, v.code, v.enh, "%s", v.text);
 		return;
 	}
 	if ((r = calloc(1, sizeof(*r))) == NULL) {

@@ -27,6 +27,7 @@
 #include "../dnsbl/client.h"
 #include "../dnsbl/resolver.h"
 #include "../dnsbl/zonestats.h"
+#include "../greylist/greylist.h"
 #include "limits.h"
 #include "log.h"
 #include "privdrop.h"
@@ -690,6 +691,7 @@ worker_setup(const struct conf *conf, unsigned slot, int parent_sock,
 	if (wk->tls == NULL && err[0] != '\0')
 		fatalx("%s", err);
 	worker_open_maps();
+	(void)greylist_setup(conf);	/* failing, it logs and fails open */
 	worker_our_addresses();
 	if (dns_setup(conf, err, sizeof(err)) == -1)
 		fatalx("%s", err);
@@ -733,6 +735,7 @@ worker_timers(time_t now)
 {
 	struct session *s, *next;
 
+	greylist_tick(now);
 	for (s = wk->sessions; s != NULL; s = next) {
 		next = s->next;
 		session_timer(s, now);

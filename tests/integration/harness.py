@@ -92,6 +92,7 @@ class Moat:
             "spool": "../spool",
             "mail_root": "../mail",
             "pidfile": "../moatd.pid",
+            "state_db": "../db",
             "min_free_space": "0",
             "retry_min": "1s",
             "retry_max": "2s",

@@ -1,0 +1,381 @@
+/*
+ * greylist: the triplet check at RCPT (see greylist.h).
+ *
+ * Records in the store: 'g' + SHA-256(network, sender, recipient) for a
+ * triplet, 'a' + SHA-256(network) for a network's auto-allowlist count;
+ * the keys are fixed-size whatever the addresses.
+ */
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "../dnsbl/client.h"
+#include "../smtpd/check.h"
+#include "../smtpd/log.h"
+#include "greylist.h"
+#include "store.h"
+
+#define KIND_TRIPLET	'g'
+#define KIND_AWL	'a'
+#define KEY_LEN		33		/* kind + SHA-256 */
+#define NET_MAX		64
+#define SENDER_MAX	600
+#define AWL_REFRESH	3600		/* seconds between two AWL writes */
+#define SWEEP_EVERY	60
+#define SWEEP_MAX	2000		/* records looked at per sweep */
+
+struct grey_rec {
+	int64_t		first, last;	/* seen first, last (s) */
+	int64_t		passed;		/* when it passed; 0: not yet */
+	uint32_t	early;		/* retries before the delay */
+	uint32_t	version;
+};
+
+struct awl_rec {
+	int64_t		last;
+	uint32_t	passes;
+	uint32_t	version;
+};
+
+struct decision {
+	const struct conf *cf;
+	int64_t		 now;
+	enum grey_result result;
+	struct grey_rec	 rec;		/* as written */
+	int		 first_pass;
+};
+
+static const char *const result_names[] = {
+	[GREY_SKIP] = "skip", [GREY_NEW] = "new", [GREY_EARLY] = "early",
+	[GREY_PASSED] = "passed", [GREY_AWL] = "awl", [GREY_FAIL] = "skip",
+};
+
+int
+greylist_setup(const struct conf *c)
+{
+	if (!c->greylist)
+		return 0;
+	return store_open(c->state_db, c->state_db_size);
+}
+
+/* ---- what the key is made of ---- */
+
+/* BATV: prvs=TAG=user, msprvs1=TAG=user, btv1==TAG==user. */
+static const char *
+after_tag(const char *local, const char *prefix, const char *sep)
+{
+	size_t n = strlen(prefix);
+	const char *end;
+
+	if (strncmp(local, prefix, n) != 0 ||
+	    (end = strstr(local + n, sep)) == NULL ||
+	    end[strlen(sep)] == '\0')
+		return NULL;
+	return end + strlen(sep);
+}
+
+/* SRS0=HHH=TT=domain=local, SRS1=HHH=forwarder==HHH=TT=domain=local:
+ * the hashes and the timestamp change with every bounce address. */
+static void
+srs_strip(const char *local, char *out, size_t outsize)
+{
+	const char *fwd, *dd, *t, *rest;
+
+	if (strncmp(local, "srs0=", 5) == 0 &&
+	    (t = strchr(local + 5, '=')) != NULL &&
+	    (rest = strchr(t + 1, '=')) != NULL) {
+		(void)snprintf(out, outsize, "srs0=%s", rest + 1);
+		return;
+	}
+	if (strncmp(local, "srs1=", 5) == 0 &&
+	    (fwd = strchr(local + 5, '=')) != NULL &&
+	    (dd = strstr(fwd + 1, "==")) != NULL &&
+	    (t = strchr(dd + 2, '=')) != NULL &&
+	    (rest = strchr(t + 1, '=')) != NULL) {
+		(void)snprintf(out, outsize, "srs1=%.*s==%s",
+		    (int)(dd - fwd - 1), fwd + 1, rest + 1);
+		return;
+	}
+	(void)snprintf(out, outsize, "%s", local);
+}
+
+void
+greylist_sender(const char *addr, char *out, size_t outsize)
+{
+	static const char *const batv[][2] = { { "prvs=", "=" },
+	    { "msprvs1=", "=" }, { "btv1==", "==" } };
+	char buf[SENDER_MAX], local[SENDER_MAX];
+	const char *l, *p;
+	char *at;
+	size_t i;
+
+	for (i = 0; addr[i] != '\0' && i + 1 < sizeof(buf); i++)
+		buf[i] = (char)(addr[i] >= 'A' && addr[i] <= 'Z' ?
+		    addr[i] - 'A' + 'a' : addr[i]);
+	buf[i] = '\0';
+	if ((at = strrchr(buf, '@')) != NULL)
+		*at = '\0';
+	l = buf;
+	for (i = 0; i < sizeof(batv) / sizeof(batv[0]); i++)
+		if ((p = after_tag(l, batv[i][0], batv[i][1])) != NULL)
+			l = p;
+	srs_strip(l, local, sizeof(local));
+	(void)snprintf(out, outsize, "%s%s%s", local, at ? "@" : "",
+	    at ? at + 1 : "");
+}
+
+int
+greylist_network(const struct sockaddr *sa, unsigned bits4, unsigned bits6,
+    char *out, size_t outsize)
+{
+	char txt[INET6_ADDRSTRLEN];
+	struct in6_addr a6;
+	struct in_addr a4;
+	unsigned i;
+
+	if (sa->sa_family == AF_INET) {
+		a4 = ((const struct sockaddr_in *)sa)->sin_addr;
+		a4.s_addr &= htonl(bits4 == 0 ? 0 : ~0u << (32 - bits4));
+		(void)inet_ntop(AF_INET, &a4, txt, sizeof(txt));
+		(void)snprintf(out, outsize, "%s/%u", txt, bits4);
+		return 0;
+	}
+	if (sa->sa_family != AF_INET6)
+		return -1;
+	a6 = ((const struct sockaddr_in6 *)sa)->sin6_addr;
+	for (i = 0; i < 16; i++)
+		if (i * 8 >= bits6)
+			a6.s6_addr[i] = 0;
+		else if (i * 8 + 8 > bits6)
+			a6.s6_addr[i] &= (uint8_t)(0xff << (8 - bits6 % 8));
+	(void)inet_ntop(AF_INET6, &a6, txt, sizeof(txt));
+	(void)snprintf(out, outsize, "%s/%u", txt, bits6);
+	return 0;
+}
+
+static void
+make_key(unsigned char key[KEY_LEN], unsigned char kind, const char *a,
+    const char *b, const char *c)
+{
+	unsigned char buf[NET_MAX + 2 * SENDER_MAX + 4];
+	unsigned int mdlen = 32;
+	size_t n;
+
+	n = (size_t)snprintf((char *)buf, sizeof(buf), "%s%c%s%c%s", a, 0,
+	    b, 0, c);
+	if (n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	key[0] = kind;
+	if (EVP_Digest(buf, n, key + 1, &mdlen, EVP_sha256(), NULL) != 1)
+		memset(key + 1, 0, KEY_LEN - 1);	/* one shared key: harmless */
+}
+
+/* ---- the decision, inside the store's write transaction ---- */
+
+static enum store_action
+decide(void *val, int found, void *arg)
+{
+	struct grey_rec *r = val;
+	struct decision *d = arg;
+	const struct conf *cf = d->cf;
+
+	if (!found || (r->passed == 0 && d->now - r->first >
+	    (int64_t)cf->greylist_window) || (r->passed != 0 &&
+	    d->now - r->last > (int64_t)cf->greylist_expire)) {
+		memset(r, 0, sizeof(*r));
+		r->first = d->now;
+		r->version = 1;
+		d->result = GREY_NEW;
+	} else if (r->passed != 0) {
+		d->result = GREY_PASSED;
+	} else if (d->now - r->first < (int64_t)cf->greylist_delay) {
+		r->early++;
+		d->result = GREY_EARLY;
+	} else {
+		r->passed = d->now;
+		d->first_pass = 1;
+		d->result = GREY_PASSED;
+	}
+	r->last = d->now;
+	d->rec = *r;
+	return STORE_WRITE;
+}
+
+static enum store_action
+awl_bump(void *val, int found, void *arg)
+{
+	struct awl_rec *a = val;
+
+	(void)found;
+	a->passes++;
+	a->last = *(const int64_t *)arg;
+	a->version = 1;
+	return STORE_WRITE;
+}
+
+static enum store_action
+awl_touch(void *val, int found, void *arg)
+{
+	struct awl_rec *a = val;
+
+	if (!found)
+		return STORE_KEEP;
+	a->last = *(const int64_t *)arg;
+	return STORE_WRITE;
+}
+
+/* The network passed often enough: every triplet of it goes through. */
+static int
+awl_listed(const struct conf *cf, const unsigned char key[KEY_LEN],
+    int64_t now)
+{
+	struct awl_rec a;
+
+	if (cf->greylist_awl == 0 ||
+	    store_get(key, KEY_LEN, &a, sizeof(a)) != STORE_OK ||
+	    a.passes < cf->greylist_awl ||
+	    now - a.last > (int64_t)cf->greylist_expire)
+		return 0;
+	if (now - a.last > AWL_REFRESH)
+		(void)store_update(key, KEY_LEN, &a, sizeof(a), awl_touch,
+		    &now);
+	return 1;
+}
+
+/* ---- the RCPT check ---- */
+
+static int
+exempt(const struct session *s, const char *rcpt)
+{
+	const char *at = strchr(rcpt, '@');
+	size_t n = at ? (size_t)(at - rcpt) : strlen(rcpt);
+
+	if (n == 10 && strncasecmp(rcpt, "postmaster", 10) == 0)
+		return 1;
+	return s->client_ok || dns_client_allowlisted(s);
+}
+
+static void
+log_decision(const struct session *s, const char *rcpt, const char *net,
+    const struct decision *d, unsigned retry_in)
+{
+	struct kv k;
+
+	kv_begin(&k, "greylist");
+	kv_id(&k, "session", s->id);
+	kv_str(&k, "ip", s->ip);
+	kv_str(&k, "from", s->tx->sender.null ? "" : s->tx->sender.text);
+	kv_str(&k, "to", rcpt);
+	kv_str(&k, "result", result_names[d->result]);
+	if (net != NULL)
+		kv_str(&k, "net", net);
+	if (d->result == GREY_PASSED)
+		kv_int(&k, "delay", (long long)(d->rec.passed - d->rec.first));
+	if (d->result == GREY_NEW || d->result == GREY_EARLY)
+		kv_uint(&k, "retry_in", retry_in);
+	if (d->result == GREY_EARLY) {
+		kv_uint(&k, "early", d->rec.early);
+		if (d->rec.early > d->cf->greylist_early_max)
+			kv_str(&k, "abuse", "resends-too-early");
+	}
+	if (d->result == GREY_FAIL)
+		kv_str(&k, "reason", "store-failed");
+	kv_emit(&k);
+}
+
+void
+greylist_rcpt(struct session *s, const char *rcpt, struct verdict *v)
+{
+	const struct conf *cf = wk->conf;
+	unsigned char key[KEY_LEN], awl[KEY_LEN];
+	char net[NET_MAX], sender[SENDER_MAX];
+	struct decision d;
+	struct awl_rec a;
+	unsigned wait;
+
+	verdict_pass(v);
+	if (!cf->greylist || s->tx == NULL)
+		return;
+	memset(&d, 0, sizeof(d));
+	d.cf = cf;
+	d.now = time(NULL);
+	if (exempt(s, rcpt) || greylist_network((struct sockaddr *)&s->peer,
+	    cf->greylist_net4, cf->greylist_net6, net, sizeof(net)) == -1) {
+		d.result = GREY_SKIP;
+		log_decision(s, rcpt, NULL, &d, 0);
+		return;
+	}
+	greylist_sender(s->tx->sender.null ? "" : s->tx->sender.text, sender,
+	    sizeof(sender));
+	make_key(awl, KIND_AWL, net, "", "");
+	if (awl_listed(cf, awl, d.now)) {
+		d.result = GREY_AWL;
+		log_decision(s, rcpt, net, &d, 0);
+		return;
+	}
+	make_key(key, KIND_TRIPLET, net, sender, rcpt);
+	if (store_update(key, KEY_LEN, &d.rec, sizeof(d.rec), decide, &d) !=
+	    STORE_OK) {
+		d.result = GREY_FAIL;
+		log_decision(s, rcpt, net, &d, 0);
+		return;
+	}
+	if (d.first_pass)
+		(void)store_update(awl, KEY_LEN, &a, sizeof(a), awl_bump,
+		    &d.now);
+	wait = d.rec.first + (int64_t)cf->greylist_delay > d.now ?
+	    (unsigned)(d.rec.first + (int64_t)cf->greylist_delay - d.now) :
+	    0;
+	log_decision(s, rcpt, net, &d, wait);
+	if (d.result == GREY_NEW || d.result == GREY_EARLY)
+		verdict_set(v, V_TEMPFAIL, 451, "4.7.1", "greylist",
+		    "Greylisted: please try again in %u seconds",
+		    wait > 0 ? wait : 1);
+}
+
+/* ---- forgetting ---- */
+
+static int
+triplet_done(const void *val, size_t vlen, void *arg)
+{
+	const struct grey_rec *r = val;
+	const struct conf *cf = wk->conf;
+	int64_t now = *(const int64_t *)arg;
+
+	if (vlen != sizeof(*r))
+		return 1;
+	if (r->passed == 0)
+		return now - r->first > (int64_t)cf->greylist_window;
+	return now - r->last > (int64_t)cf->greylist_expire;
+}
+
+static int
+awl_done(const void *val, size_t vlen, void *arg)
+{
+	const struct awl_rec *a = val;
+
+	return vlen != sizeof(*a) || *(const int64_t *)arg - a->last >
+	    (int64_t)wk->conf->greylist_expire;
+}
+
+void
+greylist_tick(time_t now)
+{
+	static time_t last;
+	int64_t t = now;
+
+	if (!wk->conf->greylist || !store_active() ||
+	    now - last < SWEEP_EVERY)
+		return;
+	last = now;
+	(void)store_sweep(KIND_TRIPLET, SWEEP_MAX, triplet_done, &t);
+	(void)store_sweep(KIND_AWL, SWEEP_MAX, awl_done, &t);
+}

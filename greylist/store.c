@@ -1,0 +1,311 @@
+/*
+ * store: the shared LMDB state (see store.h).
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <lmdb.h>
+
+#include "../smtpd/log.h"
+#include "store.h"
+
+#define COMPLAIN_EVERY	60	/* seconds between two loud lines */
+
+static MDB_env *env;
+static MDB_dbi dbi;
+static int active;
+
+int
+store_active(void)
+{
+	return active;
+}
+
+/* One loud line a minute while the store fails; the session goes on. */
+static enum store_result
+failed(const char *what, int rc)
+{
+	static time_t last;
+	time_t now = time(NULL);
+
+	if (now - last >= COMPLAIN_EVERY) {
+		last = now;
+		log_warnx("state store: %s: %s; greylisting goes on without "
+		    "it (fails open)", what, mdb_strerror(rc));
+	}
+	return STORE_FAIL;
+}
+
+static int
+env_open(const char *dir, uint64_t mapsize)
+{
+	int rc, dead;
+
+	if ((rc = mdb_env_create(&env)) != 0)
+		return rc;
+	if ((rc = mdb_env_set_mapsize(env, (size_t)mapsize)) != 0 ||
+	    (rc = mdb_env_open(env, dir, MDB_NOSYNC | MDB_NOTLS, 0600)) != 0) {
+		mdb_env_close(env);
+		env = NULL;
+		return rc;
+	}
+	(void)mdb_reader_check(env, &dead);
+	return 0;
+}
+
+static int
+dbi_open(void)
+{
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) != 0)
+		return rc;
+	if ((rc = mdb_dbi_open(txn, NULL, 0, &dbi)) != 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return mdb_txn_commit(txn);
+}
+
+/* A file LMDB will not read is moved aside; the next open starts anew. */
+static void
+set_aside(const char *dir)
+{
+	char from[4096], to[4096 + 32];
+
+	(void)snprintf(from, sizeof(from), "%s/data.mdb", dir);
+	(void)snprintf(to, sizeof(to), "%s/data.mdb.corrupt-%lld", dir,
+	    (long long)time(NULL));
+	if (rename(from, to) == 0)
+		log_warnx("state store: %s was unreadable; moved to %s, "
+		    "starting a new one", from, to);
+}
+
+int
+store_open(const char *dir, uint64_t mapsize)
+{
+	int rc;
+
+	store_close();
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		log_warn("state store: %s", dir);
+		return -1;
+	}
+	rc = env_open(dir, mapsize);
+	if (rc == MDB_INVALID || rc == MDB_CORRUPTED ||
+	    rc == MDB_VERSION_MISMATCH) {
+		set_aside(dir);
+		rc = env_open(dir, mapsize);
+	}
+	if (rc == 0 && (rc = dbi_open()) != 0) {
+		mdb_env_close(env);
+		env = NULL;
+		if (rc == MDB_CORRUPTED || rc == MDB_INVALID) {
+			set_aside(dir);
+			if ((rc = env_open(dir, mapsize)) == 0)
+				rc = dbi_open();
+		}
+	}
+	if (rc != 0) {
+		(void)failed(dir, rc);
+		return -1;
+	}
+	active = 1;
+	return 0;
+}
+
+void
+store_close(void)
+{
+	if (env != NULL)
+		mdb_env_close(env);
+	env = NULL;
+	active = 0;
+}
+
+static int
+key_ok(size_t klen)
+{
+	return klen > 0 && klen <= STORE_KEY_MAX;
+}
+
+enum store_result
+store_get(const void *key, size_t klen, void *val, size_t vlen)
+{
+	MDB_val k = { klen, (void *)key }, v;
+	MDB_txn *txn;
+	int rc;
+
+	if (!active || !key_ok(klen))
+		return STORE_FAIL;
+	if ((rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) != 0)
+		return failed("read", rc);
+	rc = mdb_get(txn, dbi, &k, &v);
+	if (rc == 0 && v.mv_size == vlen)
+		memcpy(val, v.mv_data, vlen);
+	mdb_txn_abort(txn);
+	if (rc == MDB_NOTFOUND || (rc == 0 && v.mv_size != vlen))
+		return STORE_NOTFOUND;	/* a record of another shape: gone */
+	return rc == 0 ? STORE_OK : failed("read", rc);
+}
+
+enum store_result
+store_update(const void *key, size_t klen, void *val, size_t vlen,
+    enum store_action (*fn)(void *, int, void *), void *arg)
+{
+	MDB_val k = { klen, (void *)key }, v;
+	MDB_txn *txn;
+	enum store_action act;
+	int rc, found;
+
+	if (!active || !key_ok(klen))
+		return STORE_FAIL;
+	if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) != 0)
+		return failed("write", rc);
+	rc = mdb_get(txn, dbi, &k, &v);
+	found = rc == 0 && v.mv_size == vlen;
+	if (found)
+		memcpy(val, v.mv_data, vlen);
+	else
+		memset(val, 0, vlen);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		return failed("read", rc);
+	}
+	act = fn(val, found, arg);
+	rc = 0;
+	if (act == STORE_WRITE) {
+		v.mv_size = vlen;
+		v.mv_data = val;
+		rc = mdb_put(txn, dbi, &k, &v, 0);
+	} else if (act == STORE_DELETE && found) {
+		rc = mdb_del(txn, dbi, &k, NULL);
+	}
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		return failed("write", rc);
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		return failed("commit", rc);
+	return STORE_OK;
+}
+
+enum store_result
+store_delete(const void *key, size_t klen)
+{
+	MDB_val k = { klen, (void *)key };
+	MDB_txn *txn;
+	int rc;
+
+	if (!active || !key_ok(klen))
+		return STORE_FAIL;
+	if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) != 0)
+		return failed("write", rc);
+	rc = mdb_del(txn, dbi, &k, NULL);
+	if (rc == MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		return STORE_NOTFOUND;
+	}
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		return failed("delete", rc);
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		return failed("commit", rc);
+	return STORE_OK;
+}
+
+/* Where the last sweep of a kind stopped: the next goes on from there. */
+static unsigned char resume[256][STORE_KEY_MAX];
+static size_t resume_len[256];
+
+size_t
+store_sweep(unsigned char kind, size_t max,
+    int (*expired)(const void *, size_t, void *), void *arg)
+{
+	MDB_val k, v;
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	size_t seen = 0, gone = 0;
+	int rc;
+
+	if (!active || mdb_txn_begin(env, NULL, 0, &txn) != 0)
+		return 0;
+	if (mdb_cursor_open(txn, dbi, &cur) != 0) {
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	if (resume_len[kind] == 0) {
+		resume[kind][0] = kind;
+		resume_len[kind] = 1;
+	}
+	k.mv_size = resume_len[kind];
+	k.mv_data = resume[kind];
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	resume_len[kind] = 0;		/* the end of the kind: start over */
+	while (rc == 0 && ((unsigned char *)k.mv_data)[0] == kind) {
+		if (seen++ == max) {
+			if (k.mv_size <= STORE_KEY_MAX) {
+				memcpy(resume[kind], k.mv_data, k.mv_size);
+				resume_len[kind] = k.mv_size;
+			}
+			break;
+		}
+		if (expired(v.mv_data, v.mv_size, arg) &&
+		    mdb_cursor_del(cur, 0) == 0) {
+			gone++;
+			rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
+			if (rc == MDB_NOTFOUND)
+				break;
+			continue;
+		}
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	if (mdb_txn_commit(txn) != 0)
+		return 0;
+	return gone;
+}
+
+enum store_result
+store_each(unsigned char kind, int (*fn)(const void *, size_t, const void *,
+    size_t, void *), void *arg)
+{
+	MDB_val k = { 1, &kind }, v;
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	int rc;
+
+	if (!active)
+		return STORE_FAIL;
+	if ((rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) != 0)
+		return failed("read", rc);
+	if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0) {
+		mdb_txn_abort(txn);
+		return failed("read", rc);
+	}
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	while (rc == 0 && ((unsigned char *)k.mv_data)[0] == kind &&
+	    fn(k.mv_data, k.mv_size, v.mv_data, v.mv_size, arg))
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return STORE_OK;
+}
+
+void
+store_maintain(const char *dir, uint64_t mapsize)
+{
+	int rc;
+
+	if (store_open(dir, mapsize) == -1)
+		return;			/* logged */
+	if ((rc = mdb_env_sync(env, 1)) != 0)
+		(void)failed("sync", rc);
+	store_close();
+}

@@ -1,0 +1,142 @@
+"""Greylisting at RCPT against the real daemon: a new triplet waits
+greylist_delay (451 4.7.1 with a retry hint), an early retry waits again,
+a retry after the delay passes and is delivered; the sender's BATV and
+SRS tags do not restart the wait; the /24 is the key; a network that
+passed greylist_awl times passes every triplet; access-map OK and
+postmaster are not greylisted; a store that cannot work fails open."""
+import os
+import re
+import time
+
+from harness import Client, Moat
+
+
+def grey_moat(**settings):
+    settings.setdefault("greylist", "yes")
+    settings.setdefault("greylist_delay", "2s")
+    return Moat(**settings)
+
+
+def rcpt(srv, ip, sender, to="alice@example.test"):
+    """(code, text) of RCPT after MAIL from ip; the session stays open."""
+    c = Client(srv.port, source=ip)
+    assert c.reply()[0] == 220
+    c.expect("EHLO client.example.org", 250)
+    c.expect(f"MAIL FROM:<{sender}>", 250)
+    code, text = c.cmd(f"RCPT TO:<{to}>")
+    return c, code, text
+
+
+def lines(srv):
+    return [kv for e, kv in srv.log_lines("greylist")]
+
+
+def test_new_early_passed_and_delivered():
+    srv = grey_moat()
+    try:
+        c, code, text = rcpt(srv, "127.0.1.5", "a@sender.example")
+        assert code == 451 and "4.7.1" in text, text
+        m = re.search(r"try again in (\d+) seconds", text)
+        assert m and 1 <= int(m.group(1)) <= 2, text
+        c.expect("QUIT", 221)
+        c, code, _ = rcpt(srv, "127.0.1.6", "a@sender.example")    # same /24
+        assert code == 451, "early"
+        c.expect("QUIT", 221)
+        time.sleep(2.2)
+        c, code, _ = rcpt(srv, "127.0.1.7", "a@sender.example")
+        assert code == 250, "after the delay, from the same network"
+        c.expect("DATA", 354)
+        c.expect("Subject: grey\r\n\r\nhello\r\n.", 250)
+        c.expect("QUIT", 221)
+        assert len(srv.wait_messages("alice", 1)) == 1
+        got = [(kv["result"], kv["net"]) for kv in lines(srv)]
+        assert got == [("new", "127.0.1.0/24"), ("early", "127.0.1.0/24"),
+                       ("passed", "127.0.1.0/24")], got
+        passed = lines(srv)[-1]
+        assert int(passed["delay"]) >= 2 and passed["from"] == "a@sender.example"
+        assert lines(srv)[1]["early"] == "1"
+        c, code, _ = rcpt(srv, "127.0.2.5", "a@sender.example")
+        assert code == 451, "another /24 is another triplet"
+        c.expect("QUIT", 221)
+        assert not srv.log_lines("defer"), "a greylisting is not a defer line"
+    finally:
+        srv.close()
+
+
+def test_batv_and_srs_tags_do_not_restart_the_wait():
+    srv = grey_moat()
+    try:
+        for sender in ("prvs=1234abcd=bob@batv.example",
+                       "SRS0=HHH=TT=orig.example=carol@fwd.example"):
+            c, code, _ = rcpt(srv, "127.0.3.5", sender)
+            assert code == 451
+            c.expect("QUIT", 221)
+        time.sleep(2.2)
+        for sender in ("prvs=9876fedc=bob@batv.example",
+                       "srs0=XYZ=UV=orig.example=carol@fwd.example"):
+            c, code, text = rcpt(srv, "127.0.3.5", sender)
+            assert code == 250, (sender, text)
+            c.expect("QUIT", 221)
+    finally:
+        srv.close()
+
+
+def test_auto_allowlist_after_passes():
+    srv = grey_moat(greylist_awl="2")
+    try:
+        for n in (1, 2):
+            c, code, _ = rcpt(srv, "127.0.4.5", f"s{n}@a.example")
+            assert code == 451
+            c.expect("QUIT", 221)
+        time.sleep(2.2)
+        for n in (1, 2):
+            c, code, _ = rcpt(srv, "127.0.4.5", f"s{n}@a.example")
+            assert code == 250
+            c.expect("QUIT", 221)
+        c, code, _ = rcpt(srv, "127.0.4.9", "never-seen@b.example")
+        assert code == 250, "the network passed twice: allowlisted"
+        c.expect("QUIT", 221)
+        assert lines(srv)[-1]["result"] == "awl"
+    finally:
+        srv.close()
+
+
+def test_access_ok_and_postmaster_skip():
+    srv = grey_moat(maps={"access": "127.0.5.5 OK\n"})
+    try:
+        c, code, _ = rcpt(srv, "127.0.5.5", "x@c.example")
+        assert code == 250
+        c.expect("QUIT", 221)
+        c, code, _ = rcpt(srv, "127.0.5.6", "x@c.example", "postmaster@example.test")
+        assert code == 250
+        c.expect("QUIT", 221)
+        assert [kv["result"] for kv in lines(srv)] == ["skip", "skip"]
+    finally:
+        srv.close()
+
+
+def test_a_full_store_fails_open():
+    """A 64 KiB map fills up: from then on RCPT passes (never a 5xx),
+    one loud line says why, and the session goes on."""
+    srv = grey_moat(state_db_size="64k", workers="1")
+    try:
+        c = Client(srv.port, source="127.0.6.5")
+        assert c.reply()[0] == 220
+        c.expect("EHLO client.example.org", 250)
+        codes = []
+        for n in range(600):
+            c.expect(f"MAIL FROM:<s{n}@full.example>", 250)
+            code, _ = c.cmd("RCPT TO:<alice@example.test>")
+            codes.append(code)
+            c.expect("RSET", 250)
+            if code == 250:
+                break
+        assert set(codes[:-1]) == {451} and codes[-1] == 250, codes[-5:]
+        assert len(codes) > 20, "some records fit before it filled"
+        c.expect("QUIT", 221)
+        assert lines(srv)[-1]["result"] == "skip"
+        assert lines(srv)[-1]["reason"] == "store-failed"
+        assert "state store: write" in srv.log() or "state store: commit" in srv.log()
+        assert "MDB_MAP_FULL" in srv.log()
+    finally:
+        srv.close()
