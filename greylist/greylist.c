@@ -21,29 +21,14 @@
 #include "../smtpd/check.h"
 #include "../smtpd/log.h"
 #include "greylist.h"
+#include "record.h"
 #include "store.h"
 
-#define KIND_TRIPLET	'g'
-#define KIND_AWL	'a'
-#define KEY_LEN		33		/* kind + SHA-256 */
 #define NET_MAX		64
 #define SENDER_MAX	600
 #define AWL_REFRESH	3600		/* seconds between two AWL writes */
 #define SWEEP_EVERY	60
 #define SWEEP_MAX	2000		/* records looked at per sweep */
-
-struct grey_rec {
-	int64_t		first, last;	/* seen first, last (s) */
-	int64_t		passed;		/* when it passed; 0: not yet */
-	uint32_t	early;		/* retries before the delay */
-	uint32_t	version;
-};
-
-struct awl_rec {
-	int64_t		last;
-	uint32_t	passes;
-	uint32_t	version;
-};
 
 struct decision {
 	const struct conf *cf;
@@ -51,6 +36,8 @@ struct decision {
 	enum grey_result result;
 	struct grey_rec	 rec;		/* as written */
 	int		 first_pass;
+	char		 triplet[GREY_TEXT_MAX];	/* for moatctl */
+	const char	*net;
 };
 
 static const char *const result_names[] = {
@@ -161,9 +148,9 @@ greylist_network(const struct sockaddr *sa, unsigned bits4, unsigned bits6,
 	return 0;
 }
 
-static void
-make_key(unsigned char key[KEY_LEN], unsigned char kind, const char *a,
-    const char *b, const char *c)
+void
+greylist_key(unsigned char key[GREY_KEY_LEN], unsigned char kind,
+    const char *a, const char *b, const char *c)
 {
 	unsigned char buf[NET_MAX + 2 * SENDER_MAX + 4];
 	unsigned int mdlen = 32;
@@ -175,7 +162,7 @@ make_key(unsigned char key[KEY_LEN], unsigned char kind, const char *a,
 		n = sizeof(buf) - 1;
 	key[0] = kind;
 	if (EVP_Digest(buf, n, key + 1, &mdlen, EVP_sha256(), NULL) != 1)
-		memset(key + 1, 0, KEY_LEN - 1);	/* one shared key: harmless */
+		memset(key + 1, 0, GREY_KEY_LEN - 1);	/* one shared key: harmless */
 }
 
 /* ---- the decision, inside the store's write transaction ---- */
@@ -193,6 +180,7 @@ decide(void *val, int found, void *arg)
 		memset(r, 0, sizeof(*r));
 		r->first = d->now;
 		r->version = 1;
+		(void)snprintf(r->triplet, sizeof(r->triplet), "%s", d->triplet);
 		d->result = GREY_NEW;
 	} else if (r->passed != 0) {
 		d->result = GREY_PASSED;
@@ -213,11 +201,13 @@ static enum store_action
 awl_bump(void *val, int found, void *arg)
 {
 	struct awl_rec *a = val;
+	const struct decision *d = arg;
 
 	(void)found;
 	a->passes++;
-	a->last = *(const int64_t *)arg;
+	a->last = d->now;
 	a->version = 1;
+	(void)snprintf(a->net, sizeof(a->net), "%s", d->net);
 	return STORE_WRITE;
 }
 
@@ -234,18 +224,18 @@ awl_touch(void *val, int found, void *arg)
 
 /* The network passed often enough: every triplet of it goes through. */
 static int
-awl_listed(const struct conf *cf, const unsigned char key[KEY_LEN],
+awl_listed(const struct conf *cf, const unsigned char key[GREY_KEY_LEN],
     int64_t now)
 {
 	struct awl_rec a;
 
 	if (cf->greylist_awl == 0 ||
-	    store_get(key, KEY_LEN, &a, sizeof(a)) != STORE_OK ||
+	    store_get(key, GREY_KEY_LEN, &a, sizeof(a)) != STORE_OK ||
 	    a.passes < cf->greylist_awl ||
 	    now - a.last > (int64_t)cf->greylist_expire)
 		return 0;
 	if (now - a.last > AWL_REFRESH)
-		(void)store_update(key, KEY_LEN, &a, sizeof(a), awl_touch,
+		(void)store_update(key, GREY_KEY_LEN, &a, sizeof(a), awl_touch,
 		    &now);
 	return 1;
 }
@@ -295,7 +285,7 @@ void
 greylist_rcpt(struct session *s, const char *rcpt, struct verdict *v)
 {
 	const struct conf *cf = wk->conf;
-	unsigned char key[KEY_LEN], awl[KEY_LEN];
+	unsigned char key[GREY_KEY_LEN], awl[GREY_KEY_LEN];
 	char net[NET_MAX], sender[SENDER_MAX];
 	struct decision d;
 	struct awl_rec a;
@@ -315,22 +305,26 @@ greylist_rcpt(struct session *s, const char *rcpt, struct verdict *v)
 	}
 	greylist_sender(s->tx->sender.null ? "" : s->tx->sender.text, sender,
 	    sizeof(sender));
-	make_key(awl, KIND_AWL, net, "", "");
+	d.net = net;
+	greylist_key(awl, KIND_AWL, net, "", "");
 	if (awl_listed(cf, awl, d.now)) {
 		d.result = GREY_AWL;
 		log_decision(s, rcpt, net, &d, 0);
 		return;
 	}
-	make_key(key, KIND_TRIPLET, net, sender, rcpt);
-	if (store_update(key, KEY_LEN, &d.rec, sizeof(d.rec), decide, &d) !=
-	    STORE_OK) {
+	greylist_key(key, KIND_TRIPLET, net, sender, rcpt);
+	if (snprintf(d.triplet, sizeof(d.triplet), "%s %s %s", net,
+	    sender[0] ? sender : "<>", rcpt) >= (int)sizeof(d.triplet))
+		d.triplet[sizeof(d.triplet) - 2] = '~';	/* cut: say so */
+	if (store_update(key, GREY_KEY_LEN, &d.rec, sizeof(d.rec), decide,
+	    &d) != STORE_OK) {
 		d.result = GREY_FAIL;
 		log_decision(s, rcpt, net, &d, 0);
 		return;
 	}
 	if (d.first_pass)
-		(void)store_update(awl, KEY_LEN, &a, sizeof(a), awl_bump,
-		    &d.now);
+		(void)store_update(awl, GREY_KEY_LEN, &a, sizeof(a), awl_bump,
+		    &d);
 	wait = d.rec.first + (int64_t)cf->greylist_delay > d.now ?
 	    (unsigned)(d.rec.first + (int64_t)cf->greylist_delay - d.now) :
 	    0;

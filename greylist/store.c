@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -14,6 +15,14 @@
 #include "store.h"
 
 #define COMPLAIN_EVERY	60	/* seconds between two loud lines */
+
+#define VAL_MAX		1024	/* walked values are copied this far */
+
+/* LMDB's values need not be aligned: walks hand out aligned copies. */
+union aligned {
+	max_align_t	 align;
+	unsigned char	 b[VAL_MAX];
+};
 
 static MDB_env *env;
 static MDB_dbi dbi;
@@ -220,6 +229,16 @@ store_delete(const void *key, size_t klen)
 	return STORE_OK;
 }
 
+/* An aligned copy of a value (its size is v->mv_size; past VAL_MAX the
+ * copy is cut, and callers refuse the size anyway). */
+static const void *
+copy(union aligned *buf, const MDB_val *v)
+{
+	memcpy(buf->b, v->mv_data, v->mv_size < VAL_MAX ? v->mv_size :
+	    VAL_MAX);
+	return buf->b;
+}
+
 /* Where the last sweep of a kind stopped: the next goes on from there. */
 static unsigned char resume[256][STORE_KEY_MAX];
 static size_t resume_len[256];
@@ -231,6 +250,7 @@ store_sweep(unsigned char kind, size_t max,
 	MDB_val k, v;
 	MDB_cursor *cur;
 	MDB_txn *txn;
+	union aligned buf;
 	size_t seen = 0, gone = 0;
 	int rc;
 
@@ -256,7 +276,7 @@ store_sweep(unsigned char kind, size_t max,
 			}
 			break;
 		}
-		if (expired(v.mv_data, v.mv_size, arg) &&
+		if (expired(copy(&buf, &v), v.mv_size, arg) &&
 		    mdb_cursor_del(cur, 0) == 0) {
 			gone++;
 			rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
@@ -279,6 +299,7 @@ store_each(unsigned char kind, int (*fn)(const void *, size_t, const void *,
 	MDB_val k = { 1, &kind }, v;
 	MDB_cursor *cur;
 	MDB_txn *txn;
+	union aligned buf;
 	int rc;
 
 	if (!active)
@@ -291,7 +312,7 @@ store_each(unsigned char kind, int (*fn)(const void *, size_t, const void *,
 	}
 	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
 	while (rc == 0 && ((unsigned char *)k.mv_data)[0] == kind &&
-	    fn(k.mv_data, k.mv_size, v.mv_data, v.mv_size, arg))
+	    fn(k.mv_data, k.mv_size, copy(&buf, &v), v.mv_size, arg))
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);

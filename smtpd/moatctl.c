@@ -7,6 +7,7 @@
  *	moatctl [-f CONF] query MAP KEY			look a key up
  *	moatctl [-f CONF] reload | stop			SIGHUP / SIGTERM
  *	moatctl [-f CONF] dnsbl				DNS list figures
+ *	moatctl [-f CONF] greylist [list | stats | allow|delete NET SENDER RCPT]
  *
  * Each command is one row of ctl_cmds[]; a new command is a new row and
  * a function.  The config is read for every command: it says which file
@@ -46,6 +47,7 @@
 #include "../conf/map.h"
 #include "../conf/rcptmap.h"
 #include "../dnsbl/zonestats.h"
+#include "../greylist/admin.h"
 #include "../queue/maildir.h"
 #include "buf.h"
 
@@ -74,6 +76,7 @@ static int	cmd_reload(struct ctl *, int, char **);
 static int	cmd_stop(struct ctl *, int, char **);
 static int	cmd_flush(struct ctl *, int, char **);
 static int	cmd_dnsbl(struct ctl *, int, char **);
+static int	cmd_greylist(struct ctl *, int, char **);
 
 static const struct ctl_cmd ctl_cmds[] = {
 	{ "makemap", "[-f] FILE|NAME... | [-f] -a",
@@ -86,6 +89,9 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "flush", "", "retry deferred deliveries now (SIGUSR1)", cmd_flush },
 	{ "dnsbl", "", "per DNS list: state, queries, listed, errors, "
 	    "latency", cmd_dnsbl },
+	{ "greylist", "[list | stats | allow NET SENDER RCPT | delete NET "
+	    "SENDER RCPT]", "greylisting triplets: show, count, let one "
+	    "through, forget one", cmd_greylist },
 };
 
 #define NCMDS	(sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
@@ -640,4 +646,27 @@ cmd_dnsbl(struct ctl *ctl, int argc, char **argv)
 		    (unsigned long long)(sums[i].t.queries ?
 		    sums[i].t.latency_ms / sums[i].t.queries : 0));
 	return 0;
+}
+
+/* ---- greylisting ---- */
+
+static int
+cmd_greylist(struct ctl *ctl, int argc, char **argv)
+{
+	const char *what = argc > 1 ? argv[1] : "list";
+	int r;
+
+	if (!((strcmp(what, "list") == 0 || strcmp(what, "stats") == 0) &&
+	    argc <= 2) && !((strcmp(what, "allow") == 0 ||
+	    strcmp(what, "delete") == 0) && argc == 5))
+		usage();
+	if ((r = grey_admin_open(&ctl->conf)) != 0)
+		return r;
+	if (strcmp(what, "list") == 0)
+		return grey_admin_list(&ctl->conf, stdout);
+	if (strcmp(what, "stats") == 0)
+		return grey_admin_stats(&ctl->conf, stdout);
+	if (strcmp(what, "allow") == 0)
+		return grey_admin_allow(&ctl->conf, argv[2], argv[3], argv[4]);
+	return grey_admin_delete(&ctl->conf, argv[2], argv[3], argv[4]);
 }

@@ -140,3 +140,82 @@ def test_a_full_store_fails_open():
         assert "MDB_MAP_FULL" in srv.log()
     finally:
         srv.close()
+
+
+def test_a_garbled_store_is_set_aside_and_started_anew():
+    srv = grey_moat(start=False)
+    try:
+        db = os.path.join(srv.dir, "db")
+        os.makedirs(db, exist_ok=True)
+        with open(os.path.join(db, "data.mdb"), "wb") as f:
+            f.write(os.urandom(8192))
+        srv.start()
+        c, code, _ = rcpt(srv, "127.0.7.5", "x@garbled.example")
+        assert code == 451, "greylisting works on the new store"
+        c.expect("QUIT", 221)
+        assert "was unreadable; moved to" in srv.log(), srv.log()[-2000:]
+        assert [f for f in os.listdir(db) if f.startswith("data.mdb.corrupt-")]
+    finally:
+        srv.close()
+
+
+def moatctl(srv, *args):
+    import subprocess
+    from harness import MOATCTL
+    return subprocess.run([MOATCTL, "-f", srv.conf_path, "greylist", *args],
+                          capture_output=True, text=True, env=srv.env(), timeout=10)
+
+
+def test_moatctl_lists_counts_allows_and_deletes_while_moatd_runs():
+    srv = grey_moat(greylist_delay="1h")
+    try:
+        c, code, _ = rcpt(srv, "127.0.8.5", "Prvs=abc=Dora@Ctl.example")
+        assert code == 451
+        c.expect("QUIT", 221)
+        p = moatctl(srv, "list")
+        assert p.returncode == 0, p
+        rows = [l.split() for l in p.stdout.splitlines()[1:]]
+        assert len(rows) == 1 and rows[0][0] == "waiting", p.stdout
+        assert rows[0][-3:] == ["127.0.8.0/24", "dora@ctl.example", "alice@example.test"]
+        p = moatctl(srv, "stats")
+        assert "triplets 1 (waiting 1, passed 0)" in p.stdout, p.stdout
+        # an address stands for its network; the sender is normalised
+        p = moatctl(srv, "allow", "127.0.8.77", "prvs=zzz=dora@ctl.example",
+                    "alice@example.test")
+        assert p.returncode == 0 and "127.0.8.0/24 dora@ctl.example" in p.stdout, p
+        c, code, _ = rcpt(srv, "127.0.8.5", "dora@ctl.example")
+        assert code == 250, "allowed by moatctl"
+        c.expect("QUIT", 221)
+        assert "passed 1" in moatctl(srv, "stats").stdout
+        p = moatctl(srv, "delete", "127.0.8.0/24", "dora@ctl.example",
+                    "alice@example.test")
+        assert p.returncode == 0, p
+        assert moatctl(srv, "delete", "127.0.8.0/24", "dora@ctl.example",
+                       "alice@example.test").returncode == 1
+        c, code, _ = rcpt(srv, "127.0.8.5", "dora@ctl.example")
+        assert code == 451, "forgotten: new again"
+        c.expect("QUIT", 221)
+        assert moatctl(srv, "bogus").returncode == 2
+    finally:
+        srv.close()
+
+
+def test_expired_triplets_are_swept():
+    """Workers sweep when they start and every minute after: a triplet
+    never retried within greylist_window is gone after a restart."""
+    srv = grey_moat(greylist_window="1s")
+    try:
+        for n in range(5):
+            c, code, _ = rcpt(srv, "127.0.9.5", f"s{n}@sweep.example")
+            assert code == 451
+            c.expect("QUIT", 221)
+        assert "triplets 5 " in moatctl(srv, "stats").stdout
+        time.sleep(1.5)
+        srv.stop()
+        srv.start()
+        deadline = time.time() + 10
+        while time.time() < deadline and "triplets 0 " not in moatctl(srv, "stats").stdout:
+            time.sleep(0.2)
+        assert "triplets 0 " in moatctl(srv, "stats").stdout, moatctl(srv, "stats").stdout
+    finally:
+        srv.close()
