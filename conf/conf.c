@@ -102,6 +102,12 @@ static const struct conf_enum sender_domain_names[] = {
 	{ NULL, 0 },
 };
 
+static const struct conf_enum greylist_key_names[] = {
+	{ "network", GREYLIST_KEY_NETWORK },
+	{ "ptr-domain", GREYLIST_KEY_PTR_DOMAIN },
+	{ NULL, 0 },
+};
+
 static const struct conf_enum dns_action_names[] = {
 	{ "enforce", DNS_ENFORCE },
 	{ "log", DNS_LOG },
@@ -134,6 +140,7 @@ static const struct conf_key conf_keys[] = {
 	{ "access",		CT_PATH,	F(maps[MAP_ACCESS]),	 "", 0, 0, NULL },
 	{ "helo",		CT_PATH,	F(maps[MAP_HELO]),	 "", 0, 0, NULL },
 	{ "senders",		CT_PATH,	F(maps[MAP_SENDERS]),	 "", 0, 0, NULL },
+	{ "greylist_allow",	CT_PATH,	F(maps[MAP_GREYLIST_ALLOW]), "", 0, 0, NULL },
 
 	{ "tls_cert",		CT_PATH,	F(tls_cert),	"", 0, 0, NULL },
 	{ "tls_key",		CT_PATH,	F(tls_key),	"", 0, 0, NULL },
@@ -182,6 +189,7 @@ static const struct conf_key conf_keys[] = {
 	{ "greylist_early_max",	CT_COUNT,	F(greylist_early_max), "3", 0, 1000000, NULL },
 	{ "greylist_net4",	CT_COUNT,	F(greylist_net4), "24", 8, 32, NULL },
 	{ "greylist_net6",	CT_COUNT,	F(greylist_net6), "64", 16, 128, NULL },
+	{ "greylist_key",	CT_ENUM,	F(greylist_key), "network", 0, 0, greylist_key_names },
 
 	{ "retry_min",		CT_DURATION,	F(retry_min),	"1m", 1, 30 * DAY, NULL },
 	{ "retry_max",		CT_DURATION,	F(retry_max),	"1h", 1, 30 * DAY, NULL },
@@ -196,6 +204,7 @@ static const char *const map_names[MAP_COUNT] = {
 	[MAP_ACCESS] = "access",
 	[MAP_HELO] = "helo",
 	[MAP_SENDERS] = "senders",
+	[MAP_GREYLIST_ALLOW] = "greylist_allow",
 };
 
 /* ---- fields ---- */

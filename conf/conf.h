@@ -36,6 +36,7 @@ enum dns_zone_kind { ZONE_DNSBL, ZONE_DNSWL, ZONE_RHSBL };
 enum reverse_dns_policy { RDNS_OFF, RDNS_REQUIRE_PTR, RDNS_REQUIRE_FCRDNS };
 enum dns_miss_action { DNS_MISS_TEMPFAIL, DNS_MISS_REJECT };
 enum sender_domain_policy { SENDER_DOMAIN_OFF, SENDER_DOMAIN_RESOLVABLE };
+enum greylist_key { GREYLIST_KEY_NETWORK, GREYLIST_KEY_PTR_DOMAIN };
 enum dns_action { DNS_ENFORCE, DNS_LOG };
 
 struct dns_code {
@@ -58,6 +59,7 @@ enum map_id {
 	MAP_ACCESS,
 	MAP_HELO,
 	MAP_SENDERS,
+	MAP_GREYLIST_ALLOW,
 	MAP_COUNT
 };
 
@@ -129,6 +131,7 @@ struct conf {
 	unsigned greylist_early_max;
 	unsigned greylist_net4;			/* prefix lengths */
 	unsigned greylist_net6;
+	int	greylist_key;			/* enum greylist_key */
 
 	/* queue */
 	unsigned retry_min;			/* seconds */

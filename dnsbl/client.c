@@ -53,15 +53,24 @@ struct dns_client {
 static struct dns_client *active;	/* in progress */
 static const struct conf *cf;
 
-/* The tags the verdict waits for. */
+/* Greylisting keys or allowlists on the client's verified name. */
+static int
+greylist_names(const struct conf *c)
+{
+	return c->greylist && (c->greylist_key == GREYLIST_KEY_PTR_DOMAIN ||
+	    c->maps[MAP_GREYLIST_ALLOW][0] != '\0');
+}
+
+/* The tags the verdict (and greylisting, at RCPT) waits for. */
 static uint64_t
 needed(void)
 {
 	uint64_t m = ~(BIT(TAG_ZONE) - 1);	/* the zones */
 
-	if (cf->reverse_dns != RDNS_OFF || cf->dynamic_ptr[0] != '\0')
+	if (cf->reverse_dns != RDNS_OFF || cf->dynamic_ptr[0] != '\0' ||
+	    greylist_names(cf))
 		m |= BIT(TAG_PTR);
-	if (cf->reverse_dns == RDNS_REQUIRE_FCRDNS)
+	if (cf->reverse_dns == RDNS_REQUIRE_FCRDNS || greylist_names(cf))
 		m |= (BIT(TAG_ZONE) - 1) & ~BIT(TAG_PTR);
 	return m;
 }
@@ -80,7 +89,8 @@ dns_client_wanted(const struct conf *c)
 	for (i = 0; i < c->nzones; i++)
 		if (is_client_zone(&c->zones[i]))
 			return 1;
-	return c->reverse_dns != RDNS_OFF || c->dynamic_ptr[0] != '\0';
+	return c->reverse_dns != RDNS_OFF || c->dynamic_ptr[0] != '\0' ||
+	    greylist_names(c);
 }
 
 static void session_answer(uint64_t sid, unsigned tag,

@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 
 #include "../dnsbl/client.h"
+#include "../dnsbl/dynptr.h"
 #include "../smtpd/check.h"
 #include "../smtpd/log.h"
 #include "greylist.h"
@@ -148,6 +149,37 @@ greylist_network(const struct sockaddr *sa, unsigned bits4, unsigned bits6,
 	return 0;
 }
 
+/*
+ * The organisational domain of a host name, without a public suffix
+ * list: its last two labels, or three under a country's generic second
+ * level (example.co.uk, example.com.au, example.ne.jp).
+ */
+const char *
+greylist_org_domain(const char *name)
+{
+	static const char *const generic[] = { "co", "com", "net", "org",
+	    "ac", "gov", "edu", "ne", "or", "go", "gv", "mil", "ltd", "plc",
+	    "sch", "nhs", "gob", "gouv" };
+	const char *label[3], *two, *three, *p;
+	size_t i, nd = 0, sld;
+
+	/* label[k]: where the (k+1)-th label from the end starts */
+	for (p = name + strlen(name); p > name && nd < 3; p--)
+		if (p[-1] == '.')
+			label[nd++] = p;
+	if (nd == 0)
+		return name;
+	two = nd >= 2 ? label[1] : name;
+	three = nd >= 3 ? label[2] : name;
+	sld = (size_t)(label[0] - two - 1);
+	if (strlen(label[0]) == 2)
+		for (i = 0; i < sizeof(generic) / sizeof(generic[0]); i++)
+			if (sld == strlen(generic[i]) &&
+			    strncmp(two, generic[i], sld) == 0)
+				return three;
+	return two;
+}
+
 void
 greylist_key(unsigned char key[GREY_KEY_LEN], unsigned char kind,
     const char *a, const char *b, const char *c)
@@ -242,6 +274,48 @@ awl_listed(const struct conf *cf, const unsigned char key[GREY_KEY_LEN],
 
 /* ---- the RCPT check ---- */
 
+/*
+ * The client part of a triplet: its network, or with greylist_key =
+ * ptr-domain the organisational domain of its forward-confirmed PTR
+ * name when that name is not a dynamic one (a big sender retries from
+ * another host of its pool, often in another network).
+ */
+static int
+client_key(const struct session *s, char *out, size_t outsize)
+{
+	const struct conf *cf = wk->conf;
+	const char *ptr = dns_client_ptr(s), *which;
+
+	if (cf->greylist_key == GREYLIST_KEY_PTR_DOMAIN && ptr[0] != '\0' &&
+	    (cf->dynamic_ptr[0] == '\0' || !dynptr_match(ptr,
+	    (const struct sockaddr *)&s->peer, &which))) {
+		(void)snprintf(out, outsize, "ptr:%.*s", (int)outsize - 5,
+		    greylist_org_domain(ptr));
+		return 0;
+	}
+	return greylist_network((const struct sockaddr *)&s->peer,
+	    cf->greylist_net4, cf->greylist_net6, out, outsize);
+}
+
+/* The greylist_allow map: the client's verified name or the sender's
+ * domain, or a parent ".suffix" of either, says OK. */
+static int
+allow_listed(const struct session *s)
+{
+	struct map *m = &wk->maps[MAP_GREYLIST_ALLOW];
+	char val[MAP_VALUE_MAX], matched[MAP_KEY_MAX];
+	const char *ptr = dns_client_ptr(s);
+
+	if (!m->open)
+		return 0;
+	if (ptr[0] != '\0' && map_get_domain(m, ptr, val, sizeof(val),
+	    matched, sizeof(matched)) == 1)
+		return 1;
+	return !s->tx->sender.null && s->tx->sender.domain[0] != '\0' &&
+	    map_get_domain(m, s->tx->sender.domain, val, sizeof(val), matched,
+	    sizeof(matched)) == 1;
+}
+
 static int
 exempt(const struct session *s, const char *rcpt)
 {
@@ -250,7 +324,7 @@ exempt(const struct session *s, const char *rcpt)
 
 	if (n == 10 && strncasecmp(rcpt, "postmaster", 10) == 0)
 		return 1;
-	return s->client_ok || dns_client_allowlisted(s);
+	return s->client_ok || dns_client_allowlisted(s) || allow_listed(s);
 }
 
 static void
@@ -297,8 +371,7 @@ greylist_rcpt(struct session *s, const char *rcpt, struct verdict *v)
 	memset(&d, 0, sizeof(d));
 	d.cf = cf;
 	d.now = time(NULL);
-	if (exempt(s, rcpt) || greylist_network((struct sockaddr *)&s->peer,
-	    cf->greylist_net4, cf->greylist_net6, net, sizeof(net)) == -1) {
+	if (exempt(s, rcpt) || client_key(s, net, sizeof(net)) == -1) {
 		d.result = GREY_SKIP;
 		log_decision(s, rcpt, NULL, &d, 0);
 		return;

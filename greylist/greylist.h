@@ -40,5 +40,6 @@ void	greylist_tick(time_t now);
 void	greylist_sender(const char *addr, char *out, size_t outsize);
 int	greylist_network(const struct sockaddr *, unsigned bits4,
 	    unsigned bits6, char *out, size_t outsize);
+const char *greylist_org_domain(const char *hostname);	/* a suffix of it */
 
 #endif

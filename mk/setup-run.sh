@@ -24,7 +24,7 @@ if [ "$(id -u)" = 0 ]; then
 	chmod 700 run/mail run/spool
 fi
 
-for m in domains recipients access helo senders; do
+for m in domains recipients access helo senders greylist_allow; do
 	./moatctl -f run/etc/moat.conf makemap -f "$m" >/dev/null
 done
 

@@ -214,6 +214,15 @@ vet_target(const char *value, char *why, size_t whysize)
 	return 0;
 }
 
+static int
+vet_ok(const char *value, char *why, size_t whysize)
+{
+	if (strcasecmp(value, "OK") == 0)
+		return 0;
+	(void)snprintf(why, whysize, "expected OK");
+	return -1;
+}
+
 static map_value_check
 makemap_check(int id)
 {
@@ -224,6 +233,8 @@ makemap_check(int id)
 		return vet_action;
 	case MAP_RECIPIENTS:
 		return vet_target;
+	case MAP_GREYLIST_ALLOW:
+		return vet_ok;
 	default:
 		return NULL;
 	}
@@ -400,6 +411,7 @@ query_lookup(const struct ctl *ctl, int id, struct map *m, const char *key,
 		return query_access(m, key, val, valsize, matched,
 		    matchedsize);
 	case MAP_HELO:
+	case MAP_GREYLIST_ALLOW:
 		return map_get_domain(m, key, val, valsize, matched,
 		    matchedsize);
 	case MAP_SENDERS:

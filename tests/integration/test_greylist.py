@@ -210,12 +210,78 @@ def test_expired_triplets_are_swept():
             assert code == 451
             c.expect("QUIT", 221)
         assert "triplets 5 " in moatctl(srv, "stats").stdout
-        time.sleep(1.5)
+        time.sleep(2.5)     # past the window, counted in whole seconds
         srv.stop()
         srv.start()
         deadline = time.time() + 10
         while time.time() < deadline and "triplets 0 " not in moatctl(srv, "stats").stdout:
             time.sleep(0.2)
         assert "triplets 0 " in moatctl(srv, "stats").stdout, moatctl(srv, "stats").stdout
+    finally:
+        srv.close()
+
+
+def test_ptr_domain_key_and_the_allow_map():
+    """Two hosts of one pool in two networks share a triplet by the
+    organisational domain of their verified PTR; a dynamic PTR keeps the
+    network; the greylist_allow map lets a client name or a sender
+    domain through."""
+    from dnsserver import DNSServer
+    with DNSServer() as dns:
+        for ip, name in (("127.0.10.5", "mail1.bigpool.example"),
+                         ("127.0.11.5", "mail2.bigpool.example"),
+                         ("127.0.12.5", "dsl-127-0-12-5.isp.example"),
+                         ("127.0.13.5", "relay.trusted.example")):
+            rev = ".".join(reversed(ip.split(".")))
+            dns.add(f"{rev}.in-addr.arpa", "PTR", name)
+            dns.add(name, "A", ip)
+        tmp = os.path.join("/tmp", f"moat-dyn-{os.getpid()}")
+        with open(tmp, "w") as f:
+            f.write("(^|[.-])dsl[.-]\n")
+        srv = grey_moat(resolver=f"127.0.0.1:{dns.port}", greylist_key="ptr-domain",
+                        dynamic_ptr=tmp, dns_action="log",
+                        maps={"greylist_allow": ".trusted.example OK\nallowed.example OK\n"})
+        try:
+            c, code, _ = rcpt(srv, "127.0.10.5", "n@bigpool.example")
+            assert code == 451
+            c.expect("QUIT", 221)
+            c, code, _ = rcpt(srv, "127.0.12.5", "n@bigpool.example")
+            assert code == 451
+            c.expect("QUIT", 221)
+            time.sleep(2.2)
+            c, code, text = rcpt(srv, "127.0.11.5", "n@bigpool.example")
+            assert code == 250, ("another host of the pool", text)
+            c.expect("QUIT", 221)
+            c, code, _ = rcpt(srv, "127.0.13.5", "x@elsewhere.example")
+            assert code == 250, "the client's name is on the allow map"
+            c.expect("QUIT", 221)
+            c, code, _ = rcpt(srv, "127.0.14.5", "x@allowed.example")
+            assert code == 250, "the sender's domain is on the allow map"
+            c.expect("QUIT", 221)
+            got = [(kv["ip"], kv["result"], kv.get("net")) for kv in lines(srv)]
+            assert got == [("127.0.10.5", "new", "ptr:bigpool.example"),
+                           ("127.0.12.5", "new", "127.0.12.0/24"),
+                           ("127.0.11.5", "passed", "ptr:bigpool.example"),
+                           ("127.0.13.5", "skip", None),
+                           ("127.0.14.5", "skip", None)], got
+        finally:
+            srv.close()
+            os.unlink(tmp)
+
+
+def test_the_shipped_allow_map_compiles_and_matches_pools():
+    import subprocess
+    from harness import MOATCTL, ROOT
+    with open(os.path.join(ROOT, "conf", "default", "greylist_allow")) as f:
+        text = f.read()
+    srv = grey_moat(maps={"greylist_allow": text})
+    try:
+        for name, found in (("mail-wr1-f41.google.com", 0),
+                            ("a48-30.smtp-out.amazonses.com", 0),
+                            ("mail.spammer.example", 1)):
+            p = subprocess.run([MOATCTL, "-f", srv.conf_path, "query",
+                                "greylist_allow", name],
+                               capture_output=True, text=True, env=srv.env())
+            assert p.returncode == found, (name, p)
     finally:
         srv.close()

@@ -93,10 +93,37 @@ test_networks(void)
 	}
 }
 
+static const struct {
+	const char	*host, *org;
+} orgs[] = {
+	{ "mail-wr1-f41.google.com", "google.com" },
+	{ "google.com", "google.com" },
+	{ "localhost", "localhost" },
+	{ "smtp.example.co.uk", "example.co.uk" },
+	{ "a.b.c.com.au", "c.com.au" },
+	{ "mail.gmx.de", "gmx.de" },
+	{ "mx.t-online.de", "t-online.de" },
+	{ "o1.email.sendgrid.net", "sendgrid.net" },
+	{ "co.uk", "co.uk" },
+	{ "x.ne.jp", "x.ne.jp" },
+};
+
+static void
+test_org_domains(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(orgs) / sizeof(orgs[0]); i++)
+		CHECK(strcmp(greylist_org_domain(orgs[i].host),
+		    orgs[i].org) == 0, "%s -> %s, not %s", orgs[i].host,
+		    greylist_org_domain(orgs[i].host), orgs[i].org);
+}
+
 int
 main(void)
 {
 	test_senders();
 	test_networks();
+	test_org_domains();
 	T_DONE();
 }
