@@ -37,6 +37,7 @@ set -u
 : "${IDLE_RATE:=2000}"		# idle: new connections per second
 : "${PAUSE:=2}"			# seconds between runs
 : "${KEEP:=0}"			# 1: keep the temporary folder
+: "${GREYLIST:=0}"		# 1: moatd greylists (accept: the cost of it)
 
 HOST=127.0.0.1
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -115,6 +116,11 @@ access = access
 max_sessions = 20000
 max_sessions_per_ip = 20000
 EOF
+	if [ "$GREYLIST" = 1 ]; then
+		# every RCPT goes through the store (no auto-allowlist)
+		printf '%s\n' 'greylist = yes' 'greylist_awl = 0' \
+		    'state_db = ../db' >>"$M/etc/moat.conf"
+	fi
 	printf 'example.test\tOK\n' >"$M/etc/domains"
 	printf '%s\tmaildir:%s/\n' alice@example.test alice \
 	    bob@example.test bob postmaster@example.test postmaster \
@@ -144,6 +150,11 @@ moat_start() {
 		MOAT_PID=""
 		return 1
 	fi
+	# GREYLIST=1: the load's one triplet has passed, as a regular
+	# sender's would have: each RCPT reads and rewrites its record
+	[ "$GREYLIST" = 1 ] && ./moatctl -f "$T/moat/etc/moat.conf" greylist \
+	    allow "$HOST" someone@sender.example alice@example.test >/dev/null
+	return 0
 }
 
 # ---- Postfix: a private instance ----
