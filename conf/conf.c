@@ -54,6 +54,7 @@ enum conf_type {
 	CT_DNSBL,	/* repeatable: zones, one kind each */
 	CT_DNSWL,
 	CT_RHSBL,
+	CT_RATE,	/* N/PERIOD, or 0 */
 };
 
 struct conf_enum {
@@ -105,6 +106,12 @@ static const struct conf_enum sender_domain_names[] = {
 static const struct conf_enum greylist_key_names[] = {
 	{ "network", GREYLIST_KEY_NETWORK },
 	{ "ptr-domain", GREYLIST_KEY_PTR_DOMAIN },
+	{ NULL, 0 },
+};
+
+static const struct conf_enum rate_action_names[] = {
+	{ "reject", RATE_REJECT },
+	{ "drop", RATE_DROP },
 	{ NULL, 0 },
 };
 
@@ -190,6 +197,14 @@ static const struct conf_key conf_keys[] = {
 	{ "greylist_net4",	CT_COUNT,	F(greylist_net4), "24", 8, 32, NULL },
 	{ "greylist_net6",	CT_COUNT,	F(greylist_net6), "64", 16, 128, NULL },
 	{ "greylist_key",	CT_ENUM,	F(greylist_key), "network", 0, 0, greylist_key_names },
+
+	{ "conn_rate",		CT_RATE,	F(conn_rate),	"0", 0, 0, NULL },
+	{ "msg_rate",		CT_RATE,	F(msg_rate),	"0", 0, 0, NULL },
+	{ "rcpt_rate",		CT_RATE,	F(rcpt_rate),	"0", 0, 0, NULL },
+	{ "msgs_per_conn",	CT_COUNT,	F(msgs_per_conn), "0", 0, 1000000, NULL },
+	{ "rcpt_errors_per_conn", CT_COUNT,	F(rcpt_errors_per_conn), "0", 0, 1000000, NULL },
+	{ "rate_net6",		CT_COUNT,	F(rate_net6),	"64", 16, 128, NULL },
+	{ "rate_action",	CT_ENUM,	F(rate_action),	"reject", 0, 0, rate_action_names },
 
 	{ "retry_min",		CT_DURATION,	F(retry_min),	"1m", 1, 30 * DAY, NULL },
 	{ "retry_max",		CT_DURATION,	F(retry_max),	"1h", 1, 30 * DAY, NULL },
@@ -366,6 +381,30 @@ set_zone(struct conf *c, enum dns_zone_kind kind, const char *val,
 	return 0;
 }
 
+/* "N/PERIOD" (30/1m), or "0" for no limit. */
+static int
+set_rate(struct conf_rate *r, const char *val, char *msg, size_t msgsize)
+{
+	const char *end;
+	uint64_t n;
+	unsigned period;
+
+	if (strcmp(val, "0") == 0) {
+		r->n = r->period = 0;
+		return 0;
+	}
+	if (conf_parse_u64(val, &end, &n) == -1 || *end != '/' || n == 0 ||
+	    n > 1000000 || conf_parse_duration(end + 1, &period) == -1 ||
+	    period == 0 || period > 7 * DAY) {
+		(void)snprintf(msg, msgsize, "\"%s\" is not N/PERIOD (1 to "
+		    "1000000 per 1s to 7d, as in 30/1m) or 0", val);
+		return -1;
+	}
+	r->n = (unsigned)n;
+	r->period = period;
+	return 0;
+}
+
 static int
 set_number(struct conf *c, const struct conf_key *k, const char *val,
     char *msg, size_t msgsize)
@@ -458,6 +497,9 @@ conf_set(struct conf *c, const struct conf_key *k, const char *val,
 		return set_zone(c, ZONE_DNSWL, val, msg, msgsize);
 	case CT_RHSBL:
 		return set_zone(c, ZONE_RHSBL, val, msg, msgsize);
+	case CT_RATE:
+		return set_rate((struct conf_rate *)(void *)field, val, msg,
+		    msgsize);
 	default:
 		return set_number(c, k, val, msg, msgsize);
 	}
@@ -818,6 +860,16 @@ print_key(const struct conf *c, const struct conf_key *k, FILE *fp)
 	case CT_RHSBL:
 		print_zones(c, k, fp);
 		return;
+	case CT_RATE: {
+		const struct conf_rate *r = (const void *)field;
+
+		conf_fmt_duration(r->period, num, sizeof(num));
+		if (r->n == 0)
+			fprintf(fp, "%s = 0\n", k->name);
+		else
+			fprintf(fp, "%s = %u/%s\n", k->name, r->n, num);
+		return;
+	}
 	case CT_STRING:
 	case CT_HOSTNAME:
 	case CT_PATH:

@@ -37,6 +37,13 @@ enum reverse_dns_policy { RDNS_OFF, RDNS_REQUIRE_PTR, RDNS_REQUIRE_FCRDNS };
 enum dns_miss_action { DNS_MISS_TEMPFAIL, DNS_MISS_REJECT };
 enum sender_domain_policy { SENDER_DOMAIN_OFF, SENDER_DOMAIN_RESOLVABLE };
 enum greylist_key { GREYLIST_KEY_NETWORK, GREYLIST_KEY_PTR_DOMAIN };
+enum rate_action { RATE_REJECT, RATE_DROP };
+
+/* "N/PERIOD": at most n events per period seconds; n 0: no limit. */
+struct conf_rate {
+	unsigned	n;
+	unsigned	period;
+};
 enum dns_action { DNS_ENFORCE, DNS_LOG };
 
 struct dns_code {
@@ -132,6 +139,15 @@ struct conf {
 	unsigned greylist_net4;			/* prefix lengths */
 	unsigned greylist_net6;
 	int	greylist_key;			/* enum greylist_key */
+
+	/* rate limits, per client address (IPv6: per rate_net6 prefix) */
+	struct conf_rate conn_rate;
+	struct conf_rate msg_rate;
+	struct conf_rate rcpt_rate;
+	unsigned msgs_per_conn;			/* 0: no limit */
+	unsigned rcpt_errors_per_conn;
+	unsigned rate_net6;
+	int	rate_action;			/* enum rate_action */
 
 	/* queue */
 	unsigned retry_min;			/* seconds */

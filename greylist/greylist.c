@@ -22,6 +22,7 @@
 #include "../smtpd/check.h"
 #include "../smtpd/log.h"
 #include "greylist.h"
+#include "rates.h"
 #include "record.h"
 #include "store.h"
 
@@ -47,9 +48,16 @@ static const char *const result_names[] = {
 };
 
 int
+state_wanted(const struct conf *c)
+{
+	return c->greylist || c->conn_rate.n || c->msg_rate.n ||
+	    c->rcpt_rate.n;
+}
+
+int
 greylist_setup(const struct conf *c)
 {
-	if (!c->greylist)
+	if (!state_wanted(c))
 		return 0;
 	return store_open(c->state_db, c->state_db_size);
 }
@@ -439,10 +447,10 @@ greylist_tick(time_t now)
 	static time_t last;
 	int64_t t = now;
 
-	if (!wk->conf->greylist || !store_active() ||
-	    now - last < SWEEP_EVERY)
+	if (!store_active() || now - last < SWEEP_EVERY)
 		return;
 	last = now;
 	(void)store_sweep(KIND_TRIPLET, SWEEP_MAX, triplet_done, &t);
 	(void)store_sweep(KIND_AWL, SWEEP_MAX, awl_done, &t);
+	rate_sweep();
 }

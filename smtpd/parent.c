@@ -21,6 +21,7 @@
 
 #include "../dnsbl/dynptr.h"
 #include "../dnsbl/zonestats.h"
+#include "../greylist/greylist.h"
 #include "../greylist/store.h"
 #include "../conf/map.h"
 #include "../queue/queue.h"
@@ -555,7 +556,7 @@ store_tick(time_t now, int force)
 {
 	static time_t last;
 
-	if (!cf->greylist || (!force && now - last < STORE_SYNC_EVERY))
+	if (!state_wanted(cf) || (!force && now - last < STORE_SYNC_EVERY))
 		return;
 	last = now;
 	store_maintain(cf->state_db, cf->state_db_size);

@@ -20,6 +20,7 @@
 
 #include "../dnsbl/client.h"
 #include "../dnsbl/sender.h"
+#include "../greylist/rates.h"
 #include "check.h"
 #include "limits.h"
 #include "log.h"
@@ -181,6 +182,59 @@ session_sender_done(struct session *s)
 	worker_kick(s);		/* input may wait; the reply must go */
 }
 
+/*
+ * A rate limit (greylist/rates.h, and the per-session counts): 1 when
+ * the client went over it, and then the session ends: 421 4.7.0, or with
+ * rate_action = drop the connection closes without a word.
+ */
+int
+session_rate_limited(struct session *s, int kind, const char *stage)
+{
+	const struct conf *cf = wk->conf;
+	const struct conf_rate *r = kind == RATE_CONN ? &cf->conn_rate :
+	    kind == RATE_MSG ? &cf->msg_rate : &cf->rcpt_rate;
+	const char *cls, *what;
+	struct verdict v;
+
+	if (s->client_ok)
+		return 0;
+	switch (kind) {
+	case LIMIT_MSGS_PER_CONN:
+		if (cf->msgs_per_conn == 0 || s->nmsgs < cf->msgs_per_conn)
+			return 0;
+		cls = "rate:msgs-per-conn";
+		what = "Too many messages in one session";
+		break;
+	case LIMIT_RCPT_ERRORS:
+		if (cf->rcpt_errors_per_conn == 0 ||
+		    s->nunknown <= cf->rcpt_errors_per_conn)
+			return 0;
+		cls = "rate:rcpt-errors";
+		what = "Too many unknown recipients";
+		break;
+	default:
+		if (!rate_over((enum rate_kind)kind,
+		    (const struct sockaddr *)&s->peer, r, cf->rate_net6))
+			return 0;
+		cls = kind == RATE_CONN ? "rate:conn" : kind == RATE_MSG ?
+		    "rate:msg" : "rate:rcpt";
+		what = kind == RATE_CONN ? "Too many connections from your "
+		    "address" : kind == RATE_MSG ? "Too many messages from "
+		    "your address" : "Too many recipients from your address";
+		break;
+	}
+	verdict_set(&v, V_TEMPFAIL, 421, "4.7.0", cls, "%s %s, try again "
+	    "later", cf->hostname, what);
+	session_log_reject(s, stage, &v, NULL);
+	if (cf->rate_action == RATE_DROP) {
+		session_close(s, "rate-drop");
+		return 1;
+	}
+	session_reply(s, 421, "4.7.0", "%s", v.text);
+	session_closing(s, cls);
+	return 1;
+}
+
 void
 session_start(struct session *s)
 {
@@ -196,6 +250,8 @@ session_start(struct session *s)
 	check_client(s, &v);
 	if (v.kind == V_OK)
 		s->client_ok = 1;
+	if (session_rate_limited(s, RATE_CONN, "connect"))
+		return;
 	else if (v.kind != V_PASS)
 		s->delayed = v;
 	if (!s->client_ok && s->delayed.kind == V_PASS &&

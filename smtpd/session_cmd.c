@@ -21,6 +21,7 @@
 #include "../dnsbl/client.h"
 #include "../dnsbl/sender.h"
 #include "../greylist/greylist.h"
+#include "../greylist/rates.h"
 #include "check.h"
 #include "limits.h"
 #include "log.h"
@@ -348,6 +349,9 @@ cmd_mail(struct session *s, const char *arg, size_t len)
 		session_bad(s, 503, "5.5.1", "Error: nested MAIL command");
 		return;
 	}
+	if (session_rate_limited(s, LIMIT_MSGS_PER_CONN, "mail") ||
+	    session_rate_limited(s, RATE_MSG, "mail"))
+		return;
 	if ((p = skip_prefix(arg, len, "FROM:", &plen)) == NULL) {
 		session_bad(s, 501, "5.5.4", "Syntax: MAIL FROM:<address>");
 		return;
@@ -429,6 +433,11 @@ static void
 rcpt_refused(struct session *s, const struct verdict *v, const char *to)
 {
 	s->nrcpt_bad++;
+	if (strcmp(v->cls, "unknown-recipient") == 0) {
+		s->nunknown++;
+		if (session_rate_limited(s, LIMIT_RCPT_ERRORS, "rcpt"))
+			return;	/* a dictionary attack: this one ends it */
+	}
 	session_refuse(s, "rcpt", v, to, 1);
 }
 
@@ -490,6 +499,8 @@ cmd_rcpt(struct session *s, const char *arg, size_t len)
 		session_reply(s, v.code, v.enh, "%s", v.text);
 		return;
 	}
+	if (session_rate_limited(s, RATE_RCPT, "rcpt"))
+		return;
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		session_reply(s, 451, "4.3.0", "Error: out of memory");
 		return;

@@ -131,6 +131,7 @@ struct session {
 	const char	*close_reason;		/* for the disconnect line */
 	int		 held_input;		/* input waits for replies */
 	unsigned	 ncmds, nbad, nmsgs, nrcpt_ok, nrcpt_bad;
+	unsigned	 nunknown;		/* unknown recipients */
 	unsigned	 epoll_events;		/* what is registered */
 	int		 kicked;		/* in the kick list */
 	struct session	*kick_next;
@@ -201,6 +202,10 @@ void	session_log_would(struct session *, const char *stage,
 void	session_dns_done(struct session *);
 void	session_sender_done(struct session *);
 void	session_sender_verdict(struct session *);
+/* kind: a rate_kind (greylist/rates.h) or one of these session counts */
+#define LIMIT_MSGS_PER_CONN	'M'
+#define LIMIT_RCPT_ERRORS	'U'
+int	session_rate_limited(struct session *, int kind, const char *stage);
 void	session_mail_reply(struct session *);
 
 /* session_io.c */

@@ -1,0 +1,114 @@
+"""Rate limits against the real daemon, from clients bound to their own
+127.0.0.0/8 addresses: each limit at N and N+1, shared by the workers
+(a leaky bucket in the store), 421 4.7.0 and close by default, a silent
+close with rate_action = drop, access-map OK exempt."""
+import time
+
+from harness import Client, Moat
+
+
+def banner(srv, ip):
+    c = Client(srv.port, source=ip)
+    return c, c.reply()
+
+
+def defers(srv, cls):
+    return [kv for e, kv in srv.log_lines("defer") if kv.get("class") == cls]
+
+
+def test_conn_rate_n_then_n_plus_1_and_the_leak():
+    srv = Moat(conn_rate="3/2s", maps={"access": "127.0.20.9 OK\n"})
+    try:
+        for _ in range(3):
+            c, (code, _) = banner(srv, "127.0.20.5")
+            assert code == 220
+            c.expect("QUIT", 221)
+        c, (code, text) = banner(srv, "127.0.20.5")
+        assert code == 421 and "4.7.0" in " ".join(text), text
+        assert c.closed()
+        c, (code, _) = banner(srv, "127.0.20.6")
+        assert code == 220, "another address has its own bucket"
+        c.expect("QUIT", 221)
+        for _ in range(5):
+            c, (code, _) = banner(srv, "127.0.20.9")
+            assert code == 220, "access OK is exempt"
+            c.expect("QUIT", 221)
+        time.sleep(0.8)             # 3 per 2 s leak one in 0.67 s
+        c, (code, _) = banner(srv, "127.0.20.5")
+        assert code == 220, "the bucket leaked one"
+        c.expect("QUIT", 221)
+        d = defers(srv, "rate:conn")
+        assert len(d) == 1 and d[0]["stage"] == "connect" and d[0]["ip"] == "127.0.20.5", d
+    finally:
+        srv.close()
+
+
+def test_drop_closes_without_a_word():
+    srv = Moat(conn_rate="1/1m", rate_action="drop")
+    try:
+        c, (code, _) = banner(srv, "127.0.21.5")
+        assert code == 220
+        c.expect("QUIT", 221)
+        c = Client(srv.port, source="127.0.21.5")
+        c.sock.settimeout(5)
+        assert c.sock.recv(100) == b"", "closed before any byte"
+        assert len(defers(srv, "rate:conn")) == 1
+    finally:
+        srv.close()
+
+
+def session(srv, ip):
+    c, (code, _) = banner(srv, ip)
+    assert code == 220
+    c.expect("EHLO client.example.org", 250)
+    return c
+
+
+def send(c, n):
+    c.expect("MAIL FROM:<s@rates.example>", 250)
+    c.expect("RCPT TO:<alice@example.test>", 250)
+    c.expect("DATA", 354)
+    c.expect(f"Subject: m{n}\r\n\r\nx\r\n.", 250)
+
+
+def test_msgs_per_conn_and_msg_rate():
+    srv = Moat(msgs_per_conn="2", msg_rate="3/1h")
+    try:
+        c = session(srv, "127.0.22.5")
+        send(c, 1)
+        send(c, 2)
+        code, text = c.cmd("MAIL FROM:<s@rates.example>")
+        assert code == 421 and "session" in text, text
+        assert c.closed()
+        c = session(srv, "127.0.22.5")
+        send(c, 3)                  # the third message in the hour
+        code, text = c.cmd("MAIL FROM:<s@rates.example>")
+        assert code == 421 and "messages from your address" in text, text
+        assert len(srv.wait_messages("alice", 3)) == 3
+        assert len(defers(srv, "rate:msgs-per-conn")) == 1
+        assert len(defers(srv, "rate:msg")) == 1
+    finally:
+        srv.close()
+
+
+def test_rcpt_rate_and_a_dictionary_attack():
+    srv = Moat(rcpt_rate="2/1h", rcpt_errors_per_conn="3")
+    try:
+        c = session(srv, "127.0.23.5")
+        c.expect("MAIL FROM:<s@rates.example>", 250)
+        c.expect("RCPT TO:<alice@example.test>", 250)
+        c.expect("RCPT TO:<bob@example.test>", 250)
+        code, text = c.cmd("RCPT TO:<postmaster@example.test>")
+        assert code == 421 and "recipients from your address" in text, text
+        assert c.closed()
+        c = session(srv, "127.0.23.6")
+        c.expect("MAIL FROM:<s@rates.example>", 250)
+        for n in range(3):
+            c.expect(f"RCPT TO:<nobody{n}@example.test>", 550)
+        code, text = c.cmd("RCPT TO:<nobody9@example.test>")
+        assert code == 421 and "unknown recipients" in text, text
+        assert c.closed()
+        assert len(defers(srv, "rate:rcpt")) == 1
+        assert len(defers(srv, "rate:rcpt-errors")) == 1
+    finally:
+        srv.close()
