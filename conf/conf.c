@@ -205,6 +205,7 @@ static const struct conf_key conf_keys[] = {
 	{ "rcpt_errors_per_conn", CT_COUNT,	F(rcpt_errors_per_conn), "0", 0, 1000000, NULL },
 	{ "rate_net6",		CT_COUNT,	F(rate_net6),	"64", 16, 128, NULL },
 	{ "rate_action",	CT_ENUM,	F(rate_action),	"reject", 0, 0, rate_action_names },
+	{ "greet_delay",	CT_DURATION,	F(greet_delay),	"0", 0, 60, NULL },
 
 	{ "retry_min",		CT_DURATION,	F(retry_min),	"1m", 1, 30 * DAY, NULL },
 	{ "retry_max",		CT_DURATION,	F(retry_max),	"1h", 1, 30 * DAY, NULL },

@@ -148,6 +148,7 @@ struct conf {
 	unsigned rcpt_errors_per_conn;
 	unsigned rate_net6;
 	int	rate_action;			/* enum rate_action */
+	unsigned greet_delay;			/* seconds before the full banner */
 
 	/* queue */
 	unsigned retry_min;			/* seconds */

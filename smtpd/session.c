@@ -74,21 +74,44 @@ session_new(int fd, const struct sockaddr *sa, socklen_t salen)
 }
 
 /* "CODE ENH text" CRLF, formatted once, straight into one line. */
+static void reply_line(struct session *, int code, char sep,
+    const char *enh, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
+
 void
 session_reply(struct session *s, int code, const char *enh,
     const char *fmt, ...)
 {
-	char line[512 + 32];
 	va_list ap;
+
+	va_start(ap, fmt);
+	reply_line(s, code, ' ', enh, fmt, ap);
+	va_end(ap);
+}
+
+/* A line of a reply that goes on ("220-..."). */
+void
+session_reply_more(struct session *s, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	reply_line(s, code, '-', NULL, fmt, ap);
+	va_end(ap);
+}
+
+static void
+reply_line(struct session *s, int code, char sep, const char *enh,
+    const char *fmt, va_list ap)
+{
+	char line[512 + 32];
 	int h, t;
 
 	if (enh != NULL && enh[0] != '\0')
-		h = snprintf(line, sizeof(line), "%d %s ", code, enh);
+		h = snprintf(line, sizeof(line), "%d%c%s ", code, sep, enh);
 	else
-		h = snprintf(line, sizeof(line), "%d ", code);
-	va_start(ap, fmt);
+		h = snprintf(line, sizeof(line), "%d%c", code, sep);
 	t = vsnprintf(line + h, sizeof(line) - (size_t)h - 2, fmt, ap);
-	va_end(ap);
 	if (t < 0)
 		t = 0;
 	if ((size_t)t > sizeof(line) - (size_t)h - 3)
@@ -152,7 +175,8 @@ session_dns_done(struct session *s)
 	session_dns_verdict(s);
 	if (s->banner_pending) {
 		s->banner_pending = 0;
-		session_greet(s);
+		if (s->greet_until == 0)
+			session_greet(s);	/* else when greet_delay ends */
 	}
 	s->dns_wait = 0;
 	worker_kick(s);		/* input may wait; the reply must go */
@@ -180,6 +204,53 @@ session_sender_done(struct session *s)
 	}
 	s->dns_wait = 0;
 	worker_kick(s);		/* input may wait; the reply must go */
+}
+
+static void session_flush(struct session *);
+
+/*
+ * greet_delay: the first line of the banner now ("220-"), the last one
+ * after the delay, and a client that talks in between is spamware that
+ * does not wait for the server (it is refused as `pregreet`).  A "220-"
+ * commits to a 220, so it goes out only when no refusal at the banner
+ * can follow (delay_reject on, or nothing held against the client).
+ */
+static int
+greet_later(struct session *s)
+{
+	if (wk->conf->greet_delay == 0 || s->client_ok)
+		return 0;
+	s->greet_until = time(NULL) + wk->conf->greet_delay;
+	if (wk->conf->delay_reject || (s->delayed.kind == V_PASS &&
+	    !s->banner_pending))
+		session_reply_more(s, 220, "%s ESMTP moat", wk->conf->hostname);
+	return 1;
+}
+
+/* The client spoke before the end of the banner. */
+static void
+session_pregreet(struct session *s)
+{
+	struct verdict v;
+
+	verdict_set(&v, V_REJECT, 554, "5.5.1", "pregreet", "%s Error: you "
+	    "talked before my greeting", wk->conf->hostname);
+	s->greet_until = 0;
+	s->banner_pending = 0;
+	session_log_reject(s, "connect", &v, NULL);
+	session_reply(s, 554, "5.5.1", "%s", v.text);
+	session_closing(s, "pregreet");
+}
+
+/* Once a second: the delayed banner, when its time has come. */
+static void
+session_greet_due(struct session *s, time_t now)
+{
+	if (s->greet_until == 0 || now < s->greet_until || s->banner_pending)
+		return;
+	s->greet_until = 0;
+	session_greet(s);
+	session_flush(s);
 }
 
 /*
@@ -250,18 +321,19 @@ session_start(struct session *s)
 	check_client(s, &v);
 	if (v.kind == V_OK)
 		s->client_ok = 1;
-	if (session_rate_limited(s, RATE_CONN, "connect"))
-		return;
 	else if (v.kind != V_PASS)
 		s->delayed = v;
+	if (session_rate_limited(s, RATE_CONN, "connect"))
+		return;
 	if (!s->client_ok && s->delayed.kind == V_PASS &&
 	    dns_client_wanted(wk->conf) && dns_client_start(s) == 0) {
-		if (!dns_client_done(s) && !wk->conf->delay_reject) {
+		if (!dns_client_done(s) && !wk->conf->delay_reject)
 			s->banner_pending = 1;
-			return;
-		}
-		session_dns_verdict(s);
+		else
+			session_dns_verdict(s);
 	}
+	if (greet_later(s) || s->banner_pending)
+		return;
 	session_greet(s);
 }
 
@@ -425,8 +497,11 @@ session_process(struct session *s)
 	size_t linelen, used;
 	enum line_status st;
 
+	if (s->greet_until != 0 && s->in.len > 0)
+		session_pregreet(s);	/* it did not wait for the banner */
 	while ((s->state == S_CMD || s->state == S_DATA ||
-	    s->state == S_REJECTED) && !s->banner_pending && !s->mail_wait) {
+	    s->state == S_REJECTED) && !s->banner_pending && !s->mail_wait &&
+	    s->greet_until == 0) {
 		if (session_confirm_pending(s) || s->out.len > SMTP_OUT_HIGH) {
 			s->held_input = 1;	/* the flush kicks us again */
 			break;
@@ -578,6 +653,7 @@ session_timer(struct session *s, time_t now)
 
 	if (s->state == S_DEAD)
 		return;
+	session_greet_due(s, now);
 	if (wk->draining == 2 && now >= wk->drain_deadline) {
 		why = "shutdown";
 	} else if (now >= s->session_deadline) {

@@ -115,6 +115,7 @@ struct session {
 	int		 dns_wait;		/* a command waits for it */
 	int		 mail_wait;		/* the MAIL reply waits for it */
 	int		 banner_pending;	/* the banner waits for it */
+	time_t		 greet_until;		/* greet_delay: 220- sent */
 
 	struct buf	 in, out;
 	struct linereader lr;
@@ -195,6 +196,8 @@ void	session_bad(struct session *, int code, const char *enh,
 int	session_confirm_pending(const struct session *);
 void	session_reply(struct session *, int code, const char *enh,
 	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void	session_reply_more(struct session *, int code, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
 void	session_log_reject(struct session *, const char *stage,
 	    const struct verdict *, const char *rcpt);
 void	session_log_would(struct session *, const char *stage,

@@ -112,3 +112,31 @@ def test_rcpt_rate_and_a_dictionary_attack():
         assert len(defers(srv, "rate:rcpt-errors")) == 1
     finally:
         srv.close()
+
+
+def test_pregreet_talkers_are_refused_patient_clients_served():
+    srv = Moat(greet_delay="2s", maps={"access": "127.0.24.9 OK\n"})
+    try:
+        t0 = time.time()
+        c = Client(srv.port, source="127.0.24.5")
+        code, lines = c.reply()
+        assert code == 220 and len(lines) == 2, lines     # 220- then 220
+        assert time.time() - t0 > 0.9, "the last line came after the delay"
+        c.expect("EHLO patient.example.org", 250)
+        c.expect("QUIT", 221)
+        c = Client(srv.port, source="127.0.24.6")
+        c.sock.settimeout(5)
+        first = c.sock.recv(200)
+        assert first.startswith(b"220-"), first
+        c.send("EHLO hasty.example.org\r\n")
+        code, text = c.reply()
+        assert code == 554 and "5.5.1" in " ".join(text), text
+        assert c.closed()
+        r = [kv for e, kv in srv.log_lines("reject") if kv.get("class") == "pregreet"]
+        assert len(r) == 1 and r[0]["ip"] == "127.0.24.6" and r[0]["stage"] == "connect", r
+        t0 = time.time()
+        c = Client(srv.port, source="127.0.24.9")
+        assert c.reply()[0] == 220 and time.time() - t0 < 0.5, "access OK: no delay"
+        c.expect("QUIT", 221)
+    finally:
+        srv.close()
