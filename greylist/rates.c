@@ -116,3 +116,31 @@ rate_sweep(void)
 
 	(void)store_sweep(KIND_RATE, SWEEP_MAX, leaked_empty, &now);
 }
+
+int
+rate_level(enum rate_kind kind, const struct sockaddr *sa,
+    const struct conf_rate *r, unsigned net6, double *level, long long *ago)
+{
+	unsigned char key[STORE_KEY_MAX];
+	struct bucket b;
+	int64_t now = wall_ms();
+	size_t klen = rate_key(key, kind, sa, net6);
+
+	*level = 0;
+	*ago = -1;
+	switch (store_get(key, klen, &b, sizeof(b))) {
+	case STORE_NOTFOUND:
+		return 0;
+	case STORE_FAIL:
+		return -1;
+	default:
+		break;
+	}
+	*ago = (now - b.last_ms) / 1000;
+	*level = b.level;
+	if (r->n > 0 && now > b.last_ms)
+		*level -= (double)(now - b.last_ms) / 1000.0 * r->n / r->period;
+	if (*level < 0)
+		*level = 0;
+	return 0;
+}

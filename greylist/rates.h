@@ -25,5 +25,11 @@ int	rate_over(enum rate_kind, const struct sockaddr *,
 	    const struct conf_rate *, unsigned net6);
 /* Forget buckets that have leaked empty (worker timer). */
 void	rate_sweep(void);
+/* moatctl: how full the client's bucket is now (0 when none), and how
+ * many seconds ago it last took an event (-1: never).  0, or -1 when
+ * the store cannot be read. */
+int	rate_level(enum rate_kind, const struct sockaddr *,
+	    const struct conf_rate *, unsigned net6, double *level,
+	    long long *ago);
 
 #endif

@@ -8,6 +8,7 @@
  *	moatctl [-f CONF] reload | stop			SIGHUP / SIGTERM
  *	moatctl [-f CONF] dnsbl				DNS list figures
  *	moatctl [-f CONF] greylist [list | stats | allow|delete NET SENDER RCPT]
+ *	moatctl [-f CONF] rates IP			a client's rate buckets
  *
  * Each command is one row of ctl_cmds[]; a new command is a new row and
  * a function.  The config is read for every command: it says which file
@@ -48,6 +49,7 @@
 #include "../conf/rcptmap.h"
 #include "../dnsbl/zonestats.h"
 #include "../greylist/admin.h"
+#include "../greylist/rates.h"
 #include "../queue/maildir.h"
 #include "buf.h"
 
@@ -77,6 +79,7 @@ static int	cmd_stop(struct ctl *, int, char **);
 static int	cmd_flush(struct ctl *, int, char **);
 static int	cmd_dnsbl(struct ctl *, int, char **);
 static int	cmd_greylist(struct ctl *, int, char **);
+static int	cmd_rates(struct ctl *, int, char **);
 
 static const struct ctl_cmd ctl_cmds[] = {
 	{ "makemap", "[-f] FILE|NAME... | [-f] -a",
@@ -92,6 +95,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "greylist", "[list | stats | allow NET SENDER RCPT | delete NET "
 	    "SENDER RCPT]", "greylisting triplets: show, count, let one "
 	    "through, forget one", cmd_greylist },
+	{ "rates", "IP", "what the rate limits count for a client",
+	    cmd_rates },
 };
 
 #define NCMDS	(sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
@@ -681,4 +686,58 @@ cmd_greylist(struct ctl *ctl, int argc, char **argv)
 	if (strcmp(what, "allow") == 0)
 		return grey_admin_allow(&ctl->conf, argv[2], argv[3], argv[4]);
 	return grey_admin_delete(&ctl->conf, argv[2], argv[3], argv[4]);
+}
+
+/* ---- rate limits ---- */
+
+static int
+cmd_rates(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct {
+		enum rate_kind	 kind;
+		const char	*name;
+		size_t		 off;
+	} kinds[] = {
+		{ RATE_CONN, "conn_rate", offsetof(struct conf, conn_rate) },
+		{ RATE_MSG, "msg_rate", offsetof(struct conf, msg_rate) },
+		{ RATE_RCPT, "rcpt_rate", offsetof(struct conf, rcpt_rate) },
+	};
+	const struct conf_rate *r;
+	struct sockaddr_storage ss;
+	long long ago;
+	double level;
+	size_t i;
+	int rc;
+
+	if (argc != 2)
+		usage();
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, argv[1],
+	    &((struct sockaddr_in *)&ss)->sin_addr) == 1)
+		ss.ss_family = AF_INET;
+	else if (inet_pton(AF_INET6, argv[1],
+	    &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
+		ss.ss_family = AF_INET6;
+	else {
+		warnx_("%s: not an IP address", argv[1]);
+		return EXIT_USAGE;
+	}
+	if ((rc = grey_admin_open(&ctl->conf)) != 0)
+		return rc;
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		r = (const void *)((const char *)&ctl->conf + kinds[i].off);
+		if (rate_level(kinds[i].kind, (struct sockaddr *)&ss, r,
+		    ctl->conf.rate_net6, &level, &ago) == -1)
+			return EXIT_USAGE;
+		if (r->n == 0)
+			printf("%-10s off\n", kinds[i].name);
+		else if (ago < 0)
+			printf("%-10s 0 of %u per %us: never seen\n",
+			    kinds[i].name, r->n, r->period);
+		else
+			printf("%-10s %.1f of %u per %us, last %llds ago%s\n",
+			    kinds[i].name, level, r->n, r->period, ago,
+			    level + 1 > r->n ? ": over, refused now" : "");
+	}
+	return 0;
 }

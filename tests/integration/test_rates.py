@@ -140,3 +140,26 @@ def test_pregreet_talkers_are_refused_patient_clients_served():
         c.expect("QUIT", 221)
     finally:
         srv.close()
+
+
+def test_moatctl_rates_shows_a_clients_buckets():
+    import subprocess
+    from harness import MOATCTL
+    srv = Moat(conn_rate="2/1h")
+    try:
+        for _ in range(2):
+            c, (code, _) = banner(srv, "127.0.25.5")
+            assert code == 220
+            c.expect("QUIT", 221)
+
+        def rates(ip):
+            p = subprocess.run([MOATCTL, "-f", srv.conf_path, "rates", ip],
+                               capture_output=True, text=True, env=srv.env())
+            assert p.returncode == 0, p
+            return {l.split()[0]: l for l in p.stdout.splitlines()}
+        r = rates("127.0.25.5")
+        assert "2.0 of 2 per 3600s" in r["conn_rate"] and "over" in r["conn_rate"], r
+        assert r["msg_rate"].split()[1] == "off", r
+        assert "never seen" in rates("127.0.25.6")["conn_rate"]
+    finally:
+        srv.close()
