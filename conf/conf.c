@@ -207,6 +207,16 @@ static const struct conf_key conf_keys[] = {
 	{ "rate_action",	CT_ENUM,	F(rate_action),	"reject", 0, 0, rate_action_names },
 	{ "greet_delay",	CT_DURATION,	F(greet_delay),	"0", 0, 60, NULL },
 
+	{ "block_threshold",	CT_COUNT,	F(block_threshold), "0", 0, 1000000, NULL },
+	{ "block_time",		CT_DURATION,	F(block_time),	"1d", 1, 365 * DAY, NULL },
+	{ "block_time_max",	CT_DURATION,	F(block_time_max), "7d", 1, 365 * DAY, NULL },
+	{ "block_action",	CT_ENUM,	F(block_action), "drop", 0, 0, rate_action_names },
+	{ "block_weight_rate",	CT_COUNT,	F(block_weight[0]), "2", 0, 1000000, NULL },
+	{ "block_weight_greylist", CT_COUNT,	F(block_weight[1]), "3", 0, 1000000, NULL },
+	{ "block_weight_forged", CT_COUNT,	F(block_weight[2]), "5", 0, 1000000, NULL },
+	{ "block_weight_dictionary", CT_COUNT,	F(block_weight[3]), "10", 0, 1000000, NULL },
+	{ "block_weight_pregreet", CT_COUNT,	F(block_weight[4]), "10", 0, 1000000, NULL },
+
 	{ "retry_min",		CT_DURATION,	F(retry_min),	"1m", 1, 30 * DAY, NULL },
 	{ "retry_max",		CT_DURATION,	F(retry_max),	"1h", 1, 30 * DAY, NULL },
 	{ "queue_lifetime",	CT_DURATION,	F(queue_lifetime), "5d", 1, 365 * DAY, NULL },

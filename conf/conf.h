@@ -150,6 +150,13 @@ struct conf {
 	int	rate_action;			/* enum rate_action */
 	unsigned greet_delay;			/* seconds before the full banner */
 
+	/* the block list (greylist/blocks.c) */
+	unsigned block_threshold;		/* 0: never block */
+	unsigned block_time;			/* seconds */
+	unsigned block_time_max;
+	int	block_action;			/* enum rate_action */
+	unsigned block_weight[5];		/* per enum block_event */
+
 	/* queue */
 	unsigned retry_min;			/* seconds */
 	unsigned retry_max;			/* seconds */

@@ -21,6 +21,7 @@
 #include "../dnsbl/dynptr.h"
 #include "../smtpd/check.h"
 #include "../smtpd/log.h"
+#include "blocks.h"
 #include "greylist.h"
 #include "rates.h"
 #include "record.h"
@@ -51,7 +52,7 @@ int
 state_wanted(const struct conf *c)
 {
 	return c->greylist || c->conn_rate.n || c->msg_rate.n ||
-	    c->rcpt_rate.n;
+	    c->rcpt_rate.n || c->block_threshold;
 }
 
 int
@@ -410,6 +411,9 @@ greylist_rcpt(struct session *s, const char *rcpt, struct verdict *v)
 	    (unsigned)(d.rec.first + (int64_t)cf->greylist_delay - d.now) :
 	    0;
 	log_decision(s, rcpt, net, &d, wait);
+	if (d.result == GREY_EARLY && d.rec.early > cf->greylist_early_max)
+		block_event((const struct sockaddr *)&s->peer,
+		    BLOCK_GREYLIST_EARLY);
 	if (d.result == GREY_NEW || d.result == GREY_EARLY)
 		verdict_set(v, V_TEMPFAIL, 451, "4.7.1", "greylist",
 		    "Greylisted: please try again in %u seconds",

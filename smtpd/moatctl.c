@@ -9,6 +9,8 @@
  *	moatctl [-f CONF] dnsbl				DNS list figures
  *	moatctl [-f CONF] greylist [list | stats | allow|delete NET SENDER RCPT]
  *	moatctl [-f CONF] rates IP			a client's rate buckets
+ *	moatctl [-f CONF] block IP [DURATION [REASON]] | unblock IP
+ *	moatctl [-f CONF] blocks [plain|nft|ipset]	the block list
  *
  * Each command is one row of ctl_cmds[]; a new command is a new row and
  * a function.  The config is read for every command: it says which file
@@ -49,6 +51,7 @@
 #include "../conf/rcptmap.h"
 #include "../dnsbl/zonestats.h"
 #include "../greylist/admin.h"
+#include "../greylist/blocks.h"
 #include "../greylist/rates.h"
 #include "../queue/maildir.h"
 #include "buf.h"
@@ -80,6 +83,9 @@ static int	cmd_flush(struct ctl *, int, char **);
 static int	cmd_dnsbl(struct ctl *, int, char **);
 static int	cmd_greylist(struct ctl *, int, char **);
 static int	cmd_rates(struct ctl *, int, char **);
+static int	cmd_block(struct ctl *, int, char **);
+static int	cmd_unblock(struct ctl *, int, char **);
+static int	cmd_blocks(struct ctl *, int, char **);
 
 static const struct ctl_cmd ctl_cmds[] = {
 	{ "makemap", "[-f] FILE|NAME... | [-f] -a",
@@ -97,6 +103,11 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "through, forget one", cmd_greylist },
 	{ "rates", "IP", "what the rate limits count for a client",
 	    cmd_rates },
+	{ "block", "IP [DURATION [REASON]]", "block a client (default "
+	    "block_time)", cmd_block },
+	{ "unblock", "IP", "lift a client's block", cmd_unblock },
+	{ "blocks", "[plain | nft | ipset]", "the blocked clients, or "
+	    "commands loading them into a firewall set", cmd_blocks },
 };
 
 #define NCMDS	(sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
@@ -686,6 +697,85 @@ cmd_greylist(struct ctl *ctl, int argc, char **argv)
 	if (strcmp(what, "allow") == 0)
 		return grey_admin_allow(&ctl->conf, argv[2], argv[3], argv[4]);
 	return grey_admin_delete(&ctl->conf, argv[2], argv[3], argv[4]);
+}
+
+/* ---- the block list ---- */
+
+static int
+parse_ip(const char *text, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, text,
+	    &((struct sockaddr_in *)ss)->sin_addr) == 1)
+		ss->ss_family = AF_INET;
+	else if (inet_pton(AF_INET6, text,
+	    &((struct sockaddr_in6 *)ss)->sin6_addr) == 1)
+		ss->ss_family = AF_INET6;
+	else {
+		warnx_("%s: not an IP address", text);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+cmd_block(struct ctl *ctl, int argc, char **argv)
+{
+	struct sockaddr_storage ss;
+	unsigned seconds = 0;
+	int rc;
+
+	if (argc < 2 || argc > 4)
+		usage();
+	if (parse_ip(argv[1], &ss) == -1)
+		return EXIT_USAGE;
+	if (argc >= 3 && (conf_parse_duration(argv[2], &seconds) == -1 ||
+	    seconds == 0)) {
+		warnx_("%s: not a duration", argv[2]);
+		return EXIT_USAGE;
+	}
+	if ((rc = grey_admin_open(&ctl->conf)) != 0)
+		return rc;
+	block_admin_conf(&ctl->conf);
+	if (block_set((struct sockaddr *)&ss, seconds, argc == 4 ? argv[3] :
+	    "by hand") == -1)
+		return EXIT_USAGE;
+	printf("blocked: %s\n", argv[1]);
+	return 0;
+}
+
+static int
+cmd_unblock(struct ctl *ctl, int argc, char **argv)
+{
+	struct sockaddr_storage ss;
+	int rc;
+
+	if (argc != 2)
+		usage();
+	if (parse_ip(argv[1], &ss) == -1)
+		return EXIT_USAGE;
+	if ((rc = grey_admin_open(&ctl->conf)) != 0)
+		return rc;
+	block_admin_conf(&ctl->conf);
+	if (block_clear((struct sockaddr *)&ss) == -1)
+		return EXIT_USAGE;
+	printf("unblocked: %s\n", argv[1]);
+	return 0;
+}
+
+static int
+cmd_blocks(struct ctl *ctl, int argc, char **argv)
+{
+	const char *format = argc == 2 ? argv[1] : "plain";
+	int rc;
+
+	if (argc > 2 || (strcmp(format, "plain") != 0 &&
+	    strcmp(format, "nft") != 0 && strcmp(format, "ipset") != 0))
+		usage();
+	if ((rc = grey_admin_open(&ctl->conf)) != 0)
+		return rc;
+	block_admin_conf(&ctl->conf);
+	return block_list(stdout, format) == 0 ? 0 : EXIT_USAGE;
 }
 
 /* ---- rate limits ---- */

@@ -20,6 +20,7 @@
 
 #include "../dnsbl/client.h"
 #include "../dnsbl/sender.h"
+#include "../greylist/blocks.h"
 #include "../greylist/rates.h"
 #include "check.h"
 #include "limits.h"
@@ -238,6 +239,7 @@ session_pregreet(struct session *s)
 	s->greet_until = 0;
 	s->banner_pending = 0;
 	session_log_reject(s, "connect", &v, NULL);
+	block_event((const struct sockaddr *)&s->peer, BLOCK_PREGREET);
 	session_reply(s, 554, "5.5.1", "%s", v.text);
 	session_closing(s, "pregreet");
 }
@@ -297,6 +299,8 @@ session_rate_limited(struct session *s, int kind, const char *stage)
 	verdict_set(&v, V_TEMPFAIL, 421, "4.7.0", cls, "%s %s, try again "
 	    "later", cf->hostname, what);
 	session_log_reject(s, stage, &v, NULL);
+	block_event((const struct sockaddr *)&s->peer, kind ==
+	    LIMIT_RCPT_ERRORS ? BLOCK_DICTIONARY : BLOCK_RATE);
 	if (cf->rate_action == RATE_DROP) {
 		session_close(s, "rate-drop");
 		return 1;

@@ -20,6 +20,7 @@
 
 #include "../dnsbl/client.h"
 #include "../dnsbl/sender.h"
+#include "../greylist/blocks.h"
 #include "../greylist/greylist.h"
 #include "../greylist/rates.h"
 #include "check.h"
@@ -396,6 +397,9 @@ cmd_mail(struct session *s, const char *arg, size_t len)
 	}
 	s->tx->sender = a;		/* the log line names the sender */
 	if (v.kind == V_REJECT || v.kind == V_TEMPFAIL) {
+		if (strcmp(v.cls, "sender:forged-local") == 0)
+			block_event((const struct sockaddr *)&s->peer,
+			    BLOCK_FORGED);
 		session_refuse(s, "mail", &v, NULL, 0);
 		tx_free(s);
 		return;

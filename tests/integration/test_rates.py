@@ -163,3 +163,46 @@ def test_moatctl_rates_shows_a_clients_buckets():
         assert "never seen" in rates("127.0.25.6")["conn_rate"]
     finally:
         srv.close()
+
+
+def test_block_list_scores_blocks_escalates_and_moatctl():
+    import subprocess
+    from harness import MOATCTL
+
+    def ctl(*args):
+        return subprocess.run([MOATCTL, "-f", srv.conf_path, *args],
+                              capture_output=True, text=True, env=srv.env())
+    srv = Moat(block_threshold="10", greet_delay="1s", block_time="1h",
+               block_time_max="4h")
+    try:
+        for _ in range(2):          # a pregreet weighs 10: blocked at once
+            c = Client(srv.port, source="127.0.26.5")
+            c.sock.settimeout(5)
+            c.sock.recv(200)
+            c.send("EHLO hasty.example.org\r\n")
+            code, _ = c.reply()
+            if code == 554:
+                break
+        c = Client(srv.port, source="127.0.26.5")
+        c.sock.settimeout(5)
+        assert c.sock.recv(100) == b"", "blocked: closed before any byte"
+        b = [kv for e, kv in srv.log_lines("block")]
+        assert len(b) == 1 and b[0]["reason"] == "pregreet" and b[0]["duration"] == "3600", b
+        r = [kv for e, kv in srv.log_lines("reject") if kv.get("class") == "blocked"]
+        assert r and r[0]["ip"] == "127.0.26.5"
+        p = ctl("blocks")
+        assert "127.0.26.5" in p.stdout and "pregreet" in p.stdout, p
+        assert "add element inet moat blocked4 { 127.0.26.5 timeout" in ctl("blocks", "nft").stdout
+        assert "add moat-blocked4 127.0.26.5 timeout" in ctl("blocks", "ipset").stdout
+        assert ctl("unblock", "127.0.26.5").returncode == 0
+        c = Client(srv.port, source="127.0.26.5")
+        code, _ = c.reply()
+        assert code == 220, "unblocked"
+        c.expect("QUIT", 221)
+        assert ctl("block", "127.0.26.7", "2h", "seen in a storm").returncode == 0
+        c = Client(srv.port, source="127.0.26.7")
+        c.sock.settimeout(5)
+        assert c.sock.recv(100) == b""
+        assert "seen in a storm" in ctl("blocks").stdout
+    finally:
+        srv.close()
