@@ -774,6 +774,13 @@ conf_validate(struct conf_reader *r)
 	if (c->retry_min > c->retry_max)
 		return conf_error(r, seen_line(r, "retry_min"), "retry_min is "
 		    "longer than retry_max");
+	if (c->greylist_window <= c->greylist_delay)
+		return conf_error(r, seen_line(r, "greylist_window"),
+		    "greylist_window must be longer than greylist_delay (or "
+		    "no retry could ever pass)");
+	if (c->block_time > c->block_time_max)
+		return conf_error(r, seen_line(r, "block_time"), "block_time "
+		    "is longer than block_time_max");
 	if (c->chroot[0] == '\0' || c->spool[0] == '\0' ||
 	    c->mail_root[0] == '\0')
 		return conf_error(r, 0, "chroot, spool and mail_root may not "

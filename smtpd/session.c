@@ -223,12 +223,29 @@ greet_later(struct session *s)
 		return 0;
 	s->greet_until = time(NULL) + wk->conf->greet_delay;
 	if (wk->conf->delay_reject || (s->delayed.kind == V_PASS &&
-	    !s->banner_pending))
+	    !s->banner_pending)) {
 		session_reply_more(s, 220, "%s ESMTP moat", wk->conf->hostname);
+		s->greet_dash = 1;
+	}
 	return 1;
 }
 
-/* The client spoke before the end of the banner. */
+/*
+ * A reply after a "220-" line must first end the banner (RFC 5321
+ * 4.2.1: every line of a reply has the same code).
+ */
+static void
+greet_end(struct session *s)
+{
+	if (s->greet_dash)
+		session_reply(s, 220, NULL, "%s ESMTP moat",
+		    wk->conf->hostname);
+	s->greet_dash = 0;
+	s->greet_until = 0;
+}
+
+/* The client spoke before the end of the banner: its first command
+ * gets the 554. */
 static void
 session_pregreet(struct session *s)
 {
@@ -236,7 +253,7 @@ session_pregreet(struct session *s)
 
 	verdict_set(&v, V_REJECT, 554, "5.5.1", "pregreet", "%s Error: you "
 	    "talked before my greeting", wk->conf->hostname);
-	s->greet_until = 0;
+	greet_end(s);
 	s->banner_pending = 0;
 	session_log_reject(s, "connect", &v, NULL);
 	block_event((const struct sockaddr *)&s->peer, BLOCK_PREGREET);
@@ -251,6 +268,8 @@ session_greet_due(struct session *s, time_t now)
 	if (s->greet_until == 0 || now < s->greet_until || s->banner_pending)
 		return;
 	s->greet_until = 0;
+	s->greet_dash = 0;
+	s->deadline = now + wk->conf->command_timeout;
 	session_greet(s);
 	session_flush(s);
 }
@@ -675,6 +694,7 @@ session_timer(struct session *s, time_t now)
 	buf_reset(&s->out);
 	if (s->state == S_COMMIT || s->tx != NULL)
 		tx_free(s);
+	greet_end(s);
 	session_reply(s, 421, "4.4.2", "%s Error: %s", wk->conf->hostname,
 	    strcmp(why, "shutdown") == 0 ? "service shutting down" :
 	    "timeout exceeded");
@@ -693,6 +713,7 @@ session_drain(struct session *s)
 	if (s->tx != NULL || s->state == S_DATA || s->state == S_COMMIT ||
 	    s->state == S_TLS)
 		return;		/* session_process ends it after the transaction */
+	greet_end(s);
 	session_reply(s, 421, "4.3.2", "%s Service shutting down",
 	    wk->conf->hostname);
 	session_closing(s, "shutdown");

@@ -350,9 +350,6 @@ cmd_mail(struct session *s, const char *arg, size_t len)
 		session_bad(s, 503, "5.5.1", "Error: nested MAIL command");
 		return;
 	}
-	if (session_rate_limited(s, LIMIT_MSGS_PER_CONN, "mail") ||
-	    session_rate_limited(s, RATE_MSG, "mail"))
-		return;
 	if ((p = skip_prefix(arg, len, "FROM:", &plen)) == NULL) {
 		session_bad(s, 501, "5.5.4", "Syntax: MAIL FROM:<address>");
 		return;
@@ -383,6 +380,9 @@ cmd_mail(struct session *s, const char *arg, size_t len)
 		session_refuse(s, "mail", &v, NULL, 0);
 		return;
 	}
+	if (session_rate_limited(s, LIMIT_MSGS_PER_CONN, "mail") ||
+	    session_rate_limited(s, RATE_MSG, "mail"))
+		return;
 	if (!spool_has_room()) {
 		verdict_set(&v, V_TEMPFAIL, 452, "4.3.1", "spool",
 		    "Insufficient system storage");
@@ -437,10 +437,13 @@ static void
 rcpt_refused(struct session *s, const struct verdict *v, const char *to)
 {
 	s->nrcpt_bad++;
-	if (strcmp(v->cls, "unknown-recipient") == 0) {
+	if (strcmp(v->cls, "unknown-recipient") == 0 &&
+	    wk->conf->rcpt_errors_per_conn != 0) {
 		s->nunknown++;
 		if (session_rate_limited(s, LIMIT_RCPT_ERRORS, "rcpt"))
 			return;	/* a dictionary attack: this one ends it */
+		session_refuse(s, "rcpt", v, to, 0);	/* its own limit */
+		return;
 	}
 	session_refuse(s, "rcpt", v, to, 1);
 }
@@ -498,13 +501,13 @@ cmd_rcpt(struct session *s, const char *arg, size_t len)
 		rcpt_refused(s, &v, a.text);
 		return;
 	}
+	if (session_rate_limited(s, RATE_RCPT, "rcpt"))
+		return;
 	greylist_rcpt(s, a.text, &v);	/* logs its own line */
 	if (v.kind == V_TEMPFAIL) {
 		session_reply(s, v.code, v.enh, "%s", v.text);
 		return;
 	}
-	if (session_rate_limited(s, RATE_RCPT, "rcpt"))
-		return;
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		session_reply(s, 451, "4.3.0", "Error: out of memory");
 		return;

@@ -115,7 +115,8 @@ struct session {
 	int		 dns_wait;		/* a command waits for it */
 	int		 mail_wait;		/* the MAIL reply waits for it */
 	int		 banner_pending;	/* the banner waits for it */
-	time_t		 greet_until;		/* greet_delay: 220- sent */
+	time_t		 greet_until;		/* greet_delay: banner due */
+	int		 greet_dash;		/* its "220-" line is out */
 
 	struct buf	 in, out;
 	struct linereader lr;

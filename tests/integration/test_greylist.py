@@ -203,7 +203,7 @@ def test_moatctl_lists_counts_allows_and_deletes_while_moatd_runs():
 def test_expired_triplets_are_swept():
     """Workers sweep when they start and every minute after: a triplet
     never retried within greylist_window is gone after a restart."""
-    srv = grey_moat(greylist_window="1s")
+    srv = grey_moat(greylist_window="1s", greylist_delay="0")
     try:
         for n in range(5):
             c, code, _ = rcpt(srv, "127.0.9.5", f"s{n}@sweep.example")
@@ -240,7 +240,8 @@ def test_ptr_domain_key_and_the_allow_map():
             f.write("(^|[.-])dsl[.-]\n")
         srv = grey_moat(resolver=f"127.0.0.1:{dns.port}", greylist_key="ptr-domain",
                         dynamic_ptr=tmp, dns_action="log",
-                        maps={"greylist_allow": ".trusted.example OK\nallowed.example OK\n"})
+                        maps={"greylist_allow": ".trusted.example OK\n"
+                                                "from:allowed.example OK\n"})
         try:
             c, code, _ = rcpt(srv, "127.0.10.5", "n@bigpool.example")
             assert code == 451
@@ -258,12 +259,16 @@ def test_ptr_domain_key_and_the_allow_map():
             c, code, _ = rcpt(srv, "127.0.14.5", "x@allowed.example")
             assert code == 250, "the sender's domain is on the allow map"
             c.expect("QUIT", 221)
+            c, code, _ = rcpt(srv, "127.0.15.5", "x@relay.trusted.example")
+            assert code == 451, "a client name key never lets a sender through"
+            c.expect("QUIT", 221)
             got = [(kv["ip"], kv["result"], kv.get("net")) for kv in lines(srv)]
             assert got == [("127.0.10.5", "new", "ptr:bigpool.example"),
                            ("127.0.12.5", "new", "127.0.12.0/24"),
                            ("127.0.11.5", "passed", "ptr:bigpool.example"),
                            ("127.0.13.5", "skip", None),
-                           ("127.0.14.5", "skip", None)], got
+                           ("127.0.14.5", "skip", None),
+                           ("127.0.15.5", "new", "127.0.15.0/24")], got
         finally:
             srv.close()
             os.unlink(tmp)

@@ -129,7 +129,9 @@ def test_pregreet_talkers_are_refused_patient_clients_served():
         first = c.sock.recv(200)
         assert first.startswith(b"220-"), first
         c.send("EHLO hasty.example.org\r\n")
-        code, text = c.reply()
+        code, text = c.reply()          # the banner ends first (RFC 5321)
+        assert code == 220 and len(text) == 1, text
+        code, text = c.reply()          # then its first command's answer
         assert code == 554 and "5.5.1" in " ".join(text), text
         assert c.closed()
         r = [kv for e, kv in srv.log_lines("reject") if kv.get("class") == "pregreet"]
@@ -175,14 +177,12 @@ def test_block_list_scores_blocks_escalates_and_moatctl():
     srv = Moat(block_threshold="10", greet_delay="1s", block_time="1h",
                block_time_max="4h")
     try:
-        for _ in range(2):          # a pregreet weighs 10: blocked at once
-            c = Client(srv.port, source="127.0.26.5")
-            c.sock.settimeout(5)
-            c.sock.recv(200)
-            c.send("EHLO hasty.example.org\r\n")
-            code, _ = c.reply()
-            if code == 554:
-                break
+        c = Client(srv.port, source="127.0.26.5")   # a pregreet weighs 10
+        c.sock.settimeout(5)
+        c.sock.recv(200)
+        c.send("EHLO hasty.example.org\r\n")
+        assert [c.reply()[0], c.reply()[0]] == [220, 554]
+        assert c.closed()
         c = Client(srv.port, source="127.0.26.5")
         c.sock.settimeout(5)
         assert c.sock.recv(100) == b"", "blocked: closed before any byte"
@@ -204,5 +204,20 @@ def test_block_list_scores_blocks_escalates_and_moatctl():
         c.sock.settimeout(5)
         assert c.sock.recv(100) == b""
         assert "seen in a storm" in ctl("blocks").stdout
+    finally:
+        srv.close()
+
+
+def test_rcpt_errors_past_max_bad_commands():
+    """With rcpt_errors_per_conn set, unknown recipients are counted by it
+    alone, so a limit above max_bad_commands still fires."""
+    srv = Moat(rcpt_errors_per_conn="12", max_bad_commands="10")
+    try:
+        c = session(srv, "127.0.27.5")
+        c.expect("MAIL FROM:<s@rates.example>", 250)
+        for n in range(12):
+            c.expect(f"RCPT TO:<nobody{n}@example.test>", 550)
+        code, text = c.cmd("RCPT TO:<nobody99@example.test>")
+        assert code == 421 and "unknown recipients" in text, text
     finally:
         srv.close()
