@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -44,32 +45,57 @@ when(int64_t t, char *out, size_t outsize)
 		(void)strftime(out, outsize, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+struct copies {
+	struct grey_rec	*v;
+	size_t		 n, cap;
+};
+
+/* Copied out first: a reader paused by a pager must not hold the
+ * store's transaction open (LMDB could not reuse its pages meanwhile). */
 static int
-print_one(const void *key, size_t klen, const void *val, size_t vlen,
+copy_one(const void *key, size_t klen, const void *val, size_t vlen,
     void *arg)
 {
-	const struct grey_rec *r = val;
-	char first[32], last[32];
+	struct copies *c = arg;
+	struct grey_rec *nv;
 
 	(void)key;
 	(void)klen;
-	if (vlen != sizeof(*r))
+	if (vlen != sizeof(struct grey_rec))
 		return 1;
-	when(r->first, first, sizeof(first));
-	when(r->last, last, sizeof(last));
-	fprintf(arg, "%-8s %s %s %5u %.*s\n", r->passed ? "passed" :
-	    "waiting", first, last, r->early, (int)sizeof(r->triplet),
-	    r->triplet);
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 256;
+		if ((nv = realloc(c->v, c->cap * sizeof(*nv))) == NULL)
+			return 0;
+		c->v = nv;
+	}
+	memcpy(&c->v[c->n++], val, sizeof(struct grey_rec));
 	return 1;
 }
 
 int
 grey_admin_list(const struct conf *cf, FILE *out)
 {
+	struct copies c = { NULL, 0, 0 };
+	const struct grey_rec *r;
+	char first[32], last[32];
+	size_t i;
+	int rc;
+
 	(void)cf;
+	rc = store_each(KIND_TRIPLET, copy_one, &c) == STORE_OK ? 0 : 2;
 	fprintf(out, "%-8s %-20s %-20s %5s %s\n", "state", "first",
 	    "last", "early", "network sender recipient");
-	return store_each(KIND_TRIPLET, print_one, out) == STORE_OK ? 0 : 2;
+	for (i = 0; i < c.n; i++) {
+		r = &c.v[i];
+		when(r->first, first, sizeof(first));
+		when(r->last, last, sizeof(last));
+		fprintf(out, "%-8s %s %s %5u %.*s\n", r->passed ? "passed" :
+		    "waiting", first, last, r->early,
+		    (int)sizeof(r->triplet), r->triplet);
+	}
+	free(c.v);
+	return rc;
 }
 
 struct counts {
@@ -128,28 +154,43 @@ grey_admin_stats(const struct conf *cf, FILE *out)
 	return 0;
 }
 
-/* "192.0.2.0/24" as it is, or an address made a network. */
+/*
+ * A client part as `list` prints it: "ptr:DOMAIN" as it is; an address,
+ * or an address with a prefix length, made the network it keys.
+ */
 static int
 network_of(const struct conf *cf, const char *text, char *out,
     size_t outsize)
 {
 	struct sockaddr_storage ss;
+	unsigned bits4 = cf->greylist_net4, bits6 = cf->greylist_net6;
+	char addr[INET6_ADDRSTRLEN + 8], *slash, *end;
+	unsigned long len;
 
-	if (strchr(text, '/') != NULL) {
+	if (strncmp(text, "ptr:", 4) == 0) {
 		(void)snprintf(out, outsize, "%s", text);
 		return 0;
 	}
+	if (snprintf(addr, sizeof(addr), "%s", text) >= (int)sizeof(addr))
+		return -1;
+	if ((slash = strchr(addr, '/')) != NULL) {
+		*slash = '\0';
+		len = strtoul(slash + 1, &end, 10);
+		if (*end != '\0' || end == slash + 1 || len > 128)
+			return -1;
+		bits4 = bits6 = (unsigned)len;
+	}
 	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, text, &((struct sockaddr_in *)&ss)->sin_addr) ==
-	    1)
+	if (inet_pton(AF_INET, addr, &((struct sockaddr_in *)&ss)->sin_addr) ==
+	    1 && bits4 <= 32)
 		ss.ss_family = AF_INET;
-	else if (inet_pton(AF_INET6, text,
+	else if (inet_pton(AF_INET6, addr,
 	    &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
 		ss.ss_family = AF_INET6;
 	else
 		return -1;
-	return greylist_network((struct sockaddr *)&ss, cf->greylist_net4,
-	    cf->greylist_net6, out, outsize);
+	return greylist_network((struct sockaddr *)&ss, bits4, bits6, out,
+	    outsize);
 }
 
 static int

@@ -27,6 +27,7 @@ union aligned {
 static MDB_env *env;
 static MDB_dbi dbi;
 static int active;
+static int may_recover;	/* only the parent sets a broken file aside */
 
 int
 store_active(void)
@@ -106,15 +107,16 @@ store_open(const char *dir, uint64_t mapsize)
 		return -1;
 	}
 	rc = env_open(dir, mapsize);
-	if (rc == MDB_INVALID || rc == MDB_CORRUPTED ||
-	    rc == MDB_VERSION_MISMATCH) {
+	if (may_recover && (rc == MDB_INVALID || rc == MDB_CORRUPTED ||
+	    rc == MDB_VERSION_MISMATCH)) {
 		set_aside(dir);
 		rc = env_open(dir, mapsize);
 	}
 	if (rc == 0 && (rc = dbi_open()) != 0) {
 		mdb_env_close(env);
 		env = NULL;
-		if (rc == MDB_CORRUPTED || rc == MDB_INVALID) {
+		if (may_recover && (rc == MDB_CORRUPTED ||
+		    rc == MDB_INVALID)) {
 			set_aside(dir);
 			if ((rc = env_open(dir, mapsize)) == 0)
 				rc = dbi_open();
@@ -324,6 +326,7 @@ store_maintain(const char *dir, uint64_t mapsize)
 {
 	int rc;
 
+	may_recover = 1;
 	if (store_open(dir, mapsize) == -1)
 		return;			/* logged */
 	if ((rc = mdb_env_sync(env, 1)) != 0)

@@ -11,8 +11,10 @@
  * The store is never worth a refused message: every call that fails
  * (MDB_MAP_FULL, a corrupt file, an I/O error) returns STORE_FAIL, the
  * caller goes on as if there were no store, and one loud log line a
- * minute says so.  A file found corrupt at open is moved aside and
- * recreated.  Keys are at most STORE_KEY_MAX bytes: callers hash longer
+ * minute says so.  A file found corrupt when the parent opens it (at
+ * start, and every few seconds) is moved aside and recreated; a worker
+ * whose open failed (it opens before its chroot) goes on without the
+ * store until it is replaced (a reload does that).  Keys are at most STORE_KEY_MAX bytes: callers hash longer
  * ones.
  */
 #ifndef MOAT_STORE_H

@@ -775,6 +775,7 @@ parent_run(struct conf *conf, const char *conf_path)
 	maps_check(1);
 	spool_check();
 	write_pidfile();
+	store_tick(time(NULL), 1);	/* a broken store is mended first */
 	start_queue();
 	start_workers();
 	log_info("start", "moatd ready: %s", cf->hostname);

@@ -187,8 +187,8 @@ def test_moatctl_lists_counts_allows_and_deletes_while_moatd_runs():
         assert code == 250, "allowed by moatctl"
         c.expect("QUIT", 221)
         assert "passed 1" in moatctl(srv, "stats").stdout
-        p = moatctl(srv, "delete", "127.0.8.0/24", "dora@ctl.example",
-                    "alice@example.test")
+        p = moatctl(srv, "delete", "127.0.8.99/24", "dora@ctl.example",
+                    "alice@example.test")          # made the /24 it keys
         assert p.returncode == 0, p
         assert moatctl(srv, "delete", "127.0.8.0/24", "dora@ctl.example",
                        "alice@example.test").returncode == 1
@@ -196,6 +196,8 @@ def test_moatctl_lists_counts_allows_and_deletes_while_moatd_runs():
         assert code == 451, "forgotten: new again"
         c.expect("QUIT", 221)
         assert moatctl(srv, "bogus").returncode == 2
+        p = moatctl(srv, "allow", "ptr:bigpool.example", "a@b.example", "alice@example.test")
+        assert p.returncode == 0 and "ptr:bigpool.example a@b.example" in p.stdout, p
     finally:
         srv.close()
 
