@@ -7,6 +7,7 @@ stops by PID.  Every wait is bounded.
 """
 import glob
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -240,6 +241,11 @@ class Moat:
             uid = int(re.search(r"^Uid:\s+(\d+)", text, re.M).group(1))
             res.append((pid, uid))
         return res
+
+    def workers(self):
+        """PIDs of the smtp workers: the children running as moat."""
+        uid = pwd.getpwnam("moat").pw_uid
+        return [pid for pid, u in self.children(None) if u == uid]
 
     # ---- log ----
     def log(self):

@@ -4,7 +4,6 @@ forward confirmation, dynamic PTR patterns, log mode, the per-worker
 cache, and the budget.  Clients connect from different 127.0.0.0/8
 source addresses so that every one has its own PTR and listings."""
 import os
-import pwd
 import re
 import shutil
 import signal
@@ -38,20 +37,6 @@ def session(srv, ip, rcpt="alice@example.test", helo="client.example.org"):
     c.send(f"RCPT TO:<{rcpt}>\r\n")
     code, text = c.reply()
     return c, code, " ".join(text)
-
-
-def smtp_workers(srv):
-    """The smtp workers: the children that run as the user moat."""
-    uid = pwd.getpwnam("moat").pw_uid
-    out = []
-    for pid in srv.pids()[1:]:
-        try:
-            with open(f"/proc/{pid}/status") as f:
-                if re.search(rf"^Uid:\s+{uid}\s", f.read(), re.M):
-                    out.append(pid)
-        except OSError:
-            pass
-    return out
 
 
 def rejects(srv, event="reject"):
@@ -314,13 +299,13 @@ def test_dynamic_ptr_patterns():
             # comes back still has the patterns the daemon started with
             with open(path, "w") as f:
                 f.write("(unclosed\n")
-            workers = smtp_workers(srv)
+            workers = srv.workers()
             os.kill(workers[0], signal.SIGKILL)
             srv.wait_log(lambda e, kv: e == "child-exit" and kv.get("signal") == "9")
             deadline = time.time() + 10
-            while len(smtp_workers(srv)) < len(workers) and time.time() < deadline:
+            while len(srv.workers()) < len(workers) and time.time() < deadline:
                 time.sleep(0.1)
-            assert len(smtp_workers(srv)) == len(workers), "the worker came back"
+            assert len(srv.workers()) == len(workers), "the worker came back"
             c, code, text = session(srv, "127.0.0.82")
             assert code == 550, (code, text)
             c.expect("QUIT", 221)

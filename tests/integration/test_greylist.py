@@ -292,3 +292,49 @@ def test_the_shipped_allow_map_compiles_and_matches_pools():
             assert p.returncode == found, (name, p)
     finally:
         srv.close()
+
+
+def test_workers_killed_mid_write_leave_a_store_that_works():
+    """Workers killed with SIGKILL while greylisting writes (possibly in a
+    write transaction, holding LMDB's writer lock, or a reader slot):
+    the survivors and their replacements go on writing, nothing hangs."""
+    import signal
+    import threading
+    srv = grey_moat(workers="2")
+    stop = time.time() + 6
+    errors = []
+
+    def hammer(base):
+        n = 0
+        while time.time() < stop:
+            n += 1
+            try:
+                c, code, _ = rcpt(srv, f"127.0.{base}.{n % 200 + 1}", f"k{n}@kill.example")
+                if code not in (451, 250):
+                    errors.append(code)
+                c.close()
+            except (OSError, EOFError, AssertionError):
+                pass            # the connection died with its worker
+    try:
+        threads = [threading.Thread(target=hammer, args=(30 + i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for _ in range(4):
+            time.sleep(1)
+            w = srv.workers()
+            if w:
+                os.kill(w[0], signal.SIGKILL)
+        for t in threads:
+            t.join(30)
+        assert not errors, errors
+        time.sleep(1.5)         # replacements are up
+        t0 = time.time()
+        c, code, _ = rcpt(srv, "127.0.40.1", "after@kill.example")
+        assert code == 451 and time.time() - t0 < 3, "the store still writes, at once"
+        c.expect("QUIT", 221)
+        p = moatctl(srv, "stats")
+        assert p.returncode == 0 and "triplets" in p.stdout, p
+        assert "state store:" not in srv.log(), [l for l in srv.log().splitlines()
+                                                  if "state store:" in l][:5]
+    finally:
+        srv.close()
