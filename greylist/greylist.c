@@ -244,7 +244,8 @@ awl_bump(void *val, int found, void *arg)
 	struct awl_rec *a = val;
 	const struct decision *d = arg;
 
-	(void)found;
+	if (found && d->now - a->last > (int64_t)d->cf->greylist_expire)
+		a->passes = 0;		/* forgotten: it counts again */
 	a->passes++;
 	a->last = d->now;
 	a->version = 1;
