@@ -96,3 +96,42 @@ build_loadgen() {
 	cc_build "$LOADGEN" $LOADGEN_SRC
 }
 
+
+# ---- moatd ----
+
+# bench_users: the two users moatd drops privileges to (as root).
+bench_users() {
+	for u in moat moatq; do
+		id "$u" >/dev/null 2>&1 || useradd --system --no-create-home \
+		    --home-dir /nonexistent --shell /usr/sbin/nologin "$u" ||
+		    return 1
+	done
+}
+
+# moat_conf_base: the lines every bench moat.conf has (example.test on
+# $HOST:$MOAT_PORT, its folders beside etc/, room for many sessions).
+moat_conf_base() {
+	cat <<EOF
+hostname = mx.bench.example
+listen = $HOST:$MOAT_PORT
+workers = 0
+user = moat
+queue_user = moatq
+chroot = ../empty
+spool = ../spool
+mail_root = ../mail
+domains = domains
+recipients = recipients
+max_sessions = 20000
+max_sessions_per_ip = 20000
+EOF
+}
+
+# moat_launch CONF LOG: moatd in the background (MOAT_PID), until it
+# listens; 1 when it does not.
+moat_launch() {
+	port_free "$MOAT_PORT" || { echo "port $MOAT_PORT busy"; return 1; }
+	./moatd -d -f "$1" </dev/null >/dev/null 2>"$2" &
+	MOAT_PID=$!
+	port_wait "$MOAT_PORT" 10 && kill -0 "$MOAT_PID" 2>/dev/null
+}

@@ -76,32 +76,15 @@ moat_start() {
 	mkdir -p "$M/etc" "$M/empty" "$M/spool" "$M/mail/alice" || return 1
 	chown -R moatq: "$M/spool" "$M/mail" || return 1
 	{
-	cat <<EOF
-hostname = mx.bench.example
-listen = $HOST:$MOAT_PORT
-workers = 0
-user = moat
-queue_user = moatq
-chroot = ../empty
-spool = ../spool
-mail_root = ../mail
-domains = domains
-recipients = recipients
-max_sessions = 20000
-max_sessions_per_ip = 20000
-resolver = 127.0.0.1:$DNS_PORT
-reverse_dns = require-ptr
-dnsbl_timeout = 5s
-EOF
+	moat_conf_base
+	printf '%s\n' "resolver = 127.0.0.1:$DNS_PORT" \
+	    'reverse_dns = require-ptr' 'dnsbl_timeout = 5s'
 	for z in $(zones); do echo "dnsbl = $z"; done
 	} >"$M/etc/moat.conf"
 	printf 'example.test\tOK\n' >"$M/etc/domains"
 	printf 'alice@example.test\tmaildir:alice/\n' >"$M/etc/recipients"
 	./moatctl -f "$M/etc/moat.conf" makemap -a >/dev/null || return 1
-	port_free "$MOAT_PORT" || { log "port $MOAT_PORT busy"; return 1; }
-	./moatd -d -f "$M/etc/moat.conf" </dev/null 2>"$M/moatd.log" &
-	MOAT_PID=$!
-	port_wait "$MOAT_PORT" 10 && kill -0 "$MOAT_PID" 2>/dev/null
+	moat_launch "$M/etc/moat.conf" "$M/moatd.log"
 }
 
 # run CONC BASE: one reject run from BASE upwards; prints the result line.
@@ -116,10 +99,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 mkdir -p "$OUT" || exit 1
 T=$(mktemp -d "${TMPDIR:-/tmp}/moat-bench-dns.XXXXXX") || exit 1
 chmod 755 "$T"
-for u in moat moatq; do
-	id "$u" >/dev/null 2>&1 || useradd --system --no-create-home \
-	    --home-dir /nonexistent --shell /usr/sbin/nologin "$u" || exit 1
-done
+bench_users || exit 1
 dns_start || { log "dnsdelay did not start"; exit 1; }
 moat_start || { log "moatd did not start"; tail -n 5 "$T/moat/moatd.log"; exit 1; }
 sleep 1			# the zones' health probes answer

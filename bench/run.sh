@@ -89,33 +89,14 @@ moat_setup() {
 	mkdir -p "$M/etc" "$M/empty" "$M/spool" "$M/mail" || return 1
 	mkmaildirs "$M/mail" alice bob postmaster || return 1
 	if is_root; then
-		for u in moat moatq; do
-			id "$u" >/dev/null 2>&1 || useradd --system \
-			    --no-create-home --home-dir /nonexistent \
-			    --shell /usr/sbin/nologin "$u" || return 1
-		done
+		bench_users || return 1
 		chown -R moatq: "$M/spool" "$M/mail" || return 1
 	fi
-	cat >"$M/etc/moat.conf" <<EOF
-# moat.conf for the benchmark: example.test on $HOST:$MOAT_PORT.
-hostname = mx.bench.example
-listen = $HOST:$MOAT_PORT
-workers = 0
-user = moat
-queue_user = moatq
-chroot = ../empty
-spool = ../spool
-mail_root = ../mail
-pidfile = ../moatd.pid
-domains = domains
-recipients = recipients
-helo = helo
-senders = senders
-access = access
-# 10,000 held sessions from one address.
-max_sessions = 20000
-max_sessions_per_ip = 20000
-EOF
+	{
+	moat_conf_base
+	printf '%s\n' 'pidfile = ../moatd.pid' 'helo = helo' \
+	    'senders = senders' 'access = access'
+	} >"$M/etc/moat.conf"
 	if [ "$GREYLIST" = 1 ]; then
 		# every RCPT goes through the store (no auto-allowlist)
 		printf '%s\n' 'greylist = yes' 'greylist_awl = 0' \
@@ -139,12 +120,7 @@ EOF
 }
 
 moat_start() {
-	port_free "$MOAT_PORT" || { echo "port $MOAT_PORT busy"; return 1; }
-	./moatd -d -f "$T/moat/etc/moat.conf" </dev/null \
-	    >"$T/moat/moatd.out" 2>"$T/moat/moatd.log" &
-	MOAT_PID=$!
-	if ! port_wait "$MOAT_PORT" 10 || ! kill -0 "$MOAT_PID" 2>/dev/null
-	then
+	if ! moat_launch "$T/moat/etc/moat.conf" "$T/moat/moatd.log"; then
 		tail -n 5 "$T/moat/moatd.log"
 		stop_pid "$MOAT_PID"
 		MOAT_PID=""
