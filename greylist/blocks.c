@@ -14,6 +14,7 @@
 #include "../smtpd/log.h"
 #include "../smtpd/smtp.h"
 #include "blocks.h"
+#include "netkey.h"
 #include "store.h"
 
 #define KIND_BLOCK	'B'
@@ -54,19 +55,8 @@ struct change {
 static size_t
 block_key(unsigned char *key, const struct sockaddr *sa, unsigned net6)
 {
-	const unsigned char *a;
-	unsigned i;
-
 	key[0] = KIND_BLOCK;
-	if (sa->sa_family == AF_INET) {
-		memcpy(key + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-		return 5;
-	}
-	a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
-	for (i = 0; i < 16; i++)
-		key[1 + i] = i * 8 >= net6 ? 0 : i * 8 + 8 > net6 ?
-		    (unsigned char)(a[i] & (0xff << (8 - net6 % 8))) : a[i];
-	return 17;
+	return 1 + netkey(sa, 32, net6, key + 1);
 }
 
 static void
@@ -120,14 +110,11 @@ static int
 change(struct change *c)
 {
 	unsigned char key[STORE_KEY_MAX];
-	size_t klen;
 
-	if (c->sa->sa_family != AF_INET && c->sa->sa_family != AF_INET6)
-		return -1;
-	klen = block_key(key, c->sa, c->cf->rate_net6);
+	if ((c->klen = block_key(key, c->sa, c->cf->rate_net6)) == 1)
+		return -1;		/* not an IP client */
 	c->key = key;
-	c->klen = klen;
-	if (store_update(key, klen, &c->rec, sizeof(c->rec), apply, c) !=
+	if (store_update(key, c->klen, &c->rec, sizeof(c->rec), apply, c) !=
 	    STORE_OK)
 		return -1;
 	return 0;
@@ -168,10 +155,9 @@ block_check(const struct sockaddr *sa, char *why, size_t whysize)
 	struct block_rec r;
 	size_t klen;
 
-	if (!store_active() || (sa->sa_family != AF_INET &&
-	    sa->sa_family != AF_INET6))
+	if (!store_active() ||
+	    (klen = block_key(key, sa, wk->conf->rate_net6)) == 1)
 		return 0;
-	klen = block_key(key, sa, wk->conf->rate_net6);
 	if (store_get(key, klen, &r, sizeof(r)) != STORE_OK ||
 	    r.until <= (int64_t)time(NULL))
 		return 0;

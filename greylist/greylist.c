@@ -23,6 +23,7 @@
 #include "../smtpd/log.h"
 #include "blocks.h"
 #include "greylist.h"
+#include "netkey.h"
 #include "rates.h"
 #include "record.h"
 #include "store.h"
@@ -134,27 +135,13 @@ greylist_network(const struct sockaddr *sa, unsigned bits4, unsigned bits6,
     char *out, size_t outsize)
 {
 	char txt[INET6_ADDRSTRLEN];
-	struct in6_addr a6;
-	struct in_addr a4;
-	unsigned i;
+	unsigned char a[16];
+	size_t n = netkey(sa, bits4, bits6, a);
 
-	if (sa->sa_family == AF_INET) {
-		a4 = ((const struct sockaddr_in *)sa)->sin_addr;
-		a4.s_addr &= htonl(bits4 == 0 ? 0 : ~0u << (32 - bits4));
-		(void)inet_ntop(AF_INET, &a4, txt, sizeof(txt));
-		(void)snprintf(out, outsize, "%s/%u", txt, bits4);
-		return 0;
-	}
-	if (sa->sa_family != AF_INET6)
+	if (n == 0)
 		return -1;
-	a6 = ((const struct sockaddr_in6 *)sa)->sin6_addr;
-	for (i = 0; i < 16; i++)
-		if (i * 8 >= bits6)
-			a6.s6_addr[i] = 0;
-		else if (i * 8 + 8 > bits6)
-			a6.s6_addr[i] &= (uint8_t)(0xff << (8 - bits6 % 8));
-	(void)inet_ntop(AF_INET6, &a6, txt, sizeof(txt));
-	(void)snprintf(out, outsize, "%s/%u", txt, bits6);
+	(void)inet_ntop(n == 4 ? AF_INET : AF_INET6, a, txt, sizeof(txt));
+	(void)snprintf(out, outsize, "%s/%u", txt, n == 4 ? bits4 : bits6);
 	return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "netkey.h"
 #include "rates.h"
 #include "store.h"
 
@@ -43,20 +44,9 @@ static size_t
 rate_key(unsigned char *key, enum rate_kind kind, const struct sockaddr *sa,
     unsigned net6)
 {
-	const unsigned char *a;
-	unsigned i;
-
 	key[0] = KIND_RATE;
 	key[1] = (unsigned char)kind;
-	if (sa->sa_family == AF_INET) {
-		memcpy(key + 2, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-		return 6;
-	}
-	a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
-	for (i = 0; i < 16; i++)
-		key[2 + i] = i * 8 >= net6 ? 0 : i * 8 + 8 > net6 ?
-		    (unsigned char)(a[i] & (0xff << (8 - net6 % 8))) : a[i];
-	return 18;
+	return 2 + netkey(sa, 32, net6, key + 2);
 }
 
 static enum store_action
@@ -90,10 +80,8 @@ rate_over(enum rate_kind kind, const struct sockaddr *sa,
 	struct take t = { r, wall_ms(), 0 };
 	size_t klen;
 
-	if (r->n == 0 || (sa->sa_family != AF_INET &&
-	    sa->sa_family != AF_INET6))
-		return 0;
-	klen = rate_key(key, kind, sa, net6);
+	if (r->n == 0 || (klen = rate_key(key, kind, sa, net6)) == 2)
+		return 0;		/* not an IP client */
 	if (store_update(key, klen, &b, sizeof(b), take_one, &t) != STORE_OK)
 		return 0;		/* fails open; logged by the store */
 	return t.over;

@@ -801,17 +801,8 @@ cmd_rates(struct ctl *ctl, int argc, char **argv)
 
 	if (argc != 2)
 		usage();
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, argv[1],
-	    &((struct sockaddr_in *)&ss)->sin_addr) == 1)
-		ss.ss_family = AF_INET;
-	else if (inet_pton(AF_INET6, argv[1],
-	    &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
-		ss.ss_family = AF_INET6;
-	else {
-		warnx_("%s: not an IP address", argv[1]);
+	if (parse_ip(argv[1], &ss) == -1)
 		return EXIT_USAGE;
-	}
 	if ((rc = grey_admin_open(&ctl->conf)) != 0)
 		return rc;
 	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {

@@ -85,6 +85,12 @@ session_reply(struct session *s, int code, const char *enh,
 {
 	va_list ap;
 
+	if (s->greet_dash) {
+		/* RFC 5321 4.2.1: one code per reply, so the banner ends first */
+		s->greet_dash = 0;
+		session_reply(s, 220, NULL, "%s ESMTP moat",
+		    wk->conf->hostname);
+	}
 	va_start(ap, fmt);
 	reply_line(s, code, ' ', enh, fmt, ap);
 	va_end(ap);
@@ -230,20 +236,6 @@ greet_later(struct session *s)
 	return 1;
 }
 
-/*
- * A reply after a "220-" line must first end the banner (RFC 5321
- * 4.2.1: every line of a reply has the same code).
- */
-static void
-greet_end(struct session *s)
-{
-	if (s->greet_dash)
-		session_reply(s, 220, NULL, "%s ESMTP moat",
-		    wk->conf->hostname);
-	s->greet_dash = 0;
-	s->greet_until = 0;
-}
-
 /* The client spoke before the end of the banner: its first command
  * gets the 554. */
 static void
@@ -253,7 +245,7 @@ session_pregreet(struct session *s)
 
 	verdict_set(&v, V_REJECT, 554, "5.5.1", "pregreet", "%s Error: you "
 	    "talked before my greeting", wk->conf->hostname);
-	greet_end(s);
+	s->greet_until = 0;		/* the 554 ends the banner first */
 	s->banner_pending = 0;
 	session_log_reject(s, "connect", &v, NULL);
 	block_event((const struct sockaddr *)&s->peer, BLOCK_PREGREET);
@@ -694,7 +686,6 @@ session_timer(struct session *s, time_t now)
 	buf_reset(&s->out);
 	if (s->state == S_COMMIT || s->tx != NULL)
 		tx_free(s);
-	greet_end(s);
 	session_reply(s, 421, "4.4.2", "%s Error: %s", wk->conf->hostname,
 	    strcmp(why, "shutdown") == 0 ? "service shutting down" :
 	    "timeout exceeded");
@@ -713,7 +704,6 @@ session_drain(struct session *s)
 	if (s->tx != NULL || s->state == S_DATA || s->state == S_COMMIT ||
 	    s->state == S_TLS)
 		return;		/* session_process ends it after the transaction */
-	greet_end(s);
 	session_reply(s, 421, "4.3.2", "%s Service shutting down",
 	    wk->conf->hostname);
 	session_closing(s, "shutdown");
