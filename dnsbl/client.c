@@ -9,6 +9,8 @@
  * PTR only for reverse_dns or dynamic_ptr; answers that come after the
  * verdict still fill in the verified name (for the Received: header).
  */
+#include <sys/queue.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -36,7 +38,7 @@ _Static_assert(TAG_ZONE + CONF_ZONE_MAX <= 64, "tags fit 64 bits");
 
 struct dns_client {
 	struct session	*s;
-	struct dns_client *next, *prev;		/* clients in progress */
+	LIST_ENTRY(dns_client) link;		/* clients in progress */
 	int64_t		 deadline;		/* ms, monotonic */
 	uint64_t	 want;			/* tags not answered */
 	int		 done;
@@ -50,7 +52,7 @@ struct dns_client {
 	char		 code[CONF_ZONE_MAX][INET_ADDRSTRLEN];
 };
 
-static struct dns_client *active;	/* in progress */
+static LIST_HEAD(, dns_client) active = LIST_HEAD_INITIALIZER(active);
 static const struct conf *cf;
 
 /* Greylisting keys or allowlists on the client's verified name. */
@@ -110,17 +112,6 @@ dns_setup(const struct conf *c, char *err, size_t errsize)
 
 /* ---- the list of clients in progress ---- */
 
-static void
-list_remove(struct dns_client *d)
-{
-	if (d->prev != NULL)
-		d->prev->next = d->next;
-	else if (active == d)
-		active = d->next;
-	if (d->next != NULL)
-		d->next->prev = d->prev;
-	d->next = d->prev = NULL;
-}
 
 static void
 finish(struct dns_client *d, int tell)
@@ -128,7 +119,7 @@ finish(struct dns_client *d, int tell)
 	if (d->done)
 		return;
 	d->done = 1;
-	list_remove(d);
+	LIST_REMOVE(d, link);
 	if (tell)
 		session_dns_done(d->s);
 }
@@ -170,10 +161,7 @@ dns_client_start(struct session *s)
 	s->dns = d;
 	d->deadline = dns_now_ms() + (int64_t)cf->dnsbl_timeout * 1000;
 	d->ptr = DNS_PENDING;
-	d->next = active;
-	if (active != NULL)
-		active->prev = d;
-	active = d;
+	LIST_INSERT_HEAD(&active, d, link);
 	ptr_name(sa, q, sizeof(q));
 	if (q[0] != '\0')
 		ask(d, q, DNS_PTR, TAG_PTR);
@@ -314,8 +302,8 @@ dns_turn(int max_ms)
 	now = dns_now_ms();
 	wait = dns_sender_expire(now, wait);
 	wait = probe_turn(now, wait);
-	for (d = active; d != NULL; d = next) {
-		next = d->next;
+	for (d = LIST_FIRST(&active); d != NULL; d = next) {
+		next = LIST_NEXT(d, link);
 		if (d->deadline <= now)
 			expire(d);
 		else if (d->deadline - now < wait)
@@ -358,7 +346,7 @@ dns_client_free(struct session *s)
 	if (s->dns == NULL)
 		return;
 	if (!s->dns->done)
-		list_remove(s->dns);
+		LIST_REMOVE(s->dns, link);
 	free(s->dns);
 	s->dns = NULL;
 }
