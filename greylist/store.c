@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 
@@ -28,11 +29,26 @@ static MDB_env *env;
 static MDB_dbi dbi;
 static int active;
 static int may_recover;	/* only the parent sets a broken file aside */
+static int renewed;	/* ... and says when it did */
+static void (*on_broken)(void);
 
 int
 store_active(void)
 {
 	return active;
+}
+
+void
+store_on_broken(void (*fn)(void))
+{
+	on_broken = fn;
+}
+
+static int
+corrupt(int rc)
+{
+	return rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND ||
+	    rc == MDB_INVALID;
 }
 
 /* One loud line a minute while the store fails; the session goes on. */
@@ -42,6 +58,8 @@ failed(const char *what, int rc)
 	static time_t last;
 	time_t now = time(NULL);
 
+	if (corrupt(rc) && on_broken != NULL)
+		on_broken();
 	if (now - last >= COMPLAIN_EVERY) {
 		last = now;
 		log_warnx("state store: %s: %s; greylisting goes on without "
@@ -82,18 +100,30 @@ dbi_open(void)
 	return mdb_txn_commit(txn);
 }
 
-/* A file LMDB will not read is moved aside; the next open starts anew. */
+/*
+ * A file LMDB will not read is moved aside and its lock file removed:
+ * the next open starts anew, while processes that still have the old
+ * pair open keep working on it, apart from the new one.
+ */
 static void
-set_aside(const char *dir)
+set_aside(const char *dir, const char *why)
 {
-	char from[4096], to[4096 + 32];
+	char from[4096], to[4096 + 32], lock[4096];
 
 	(void)snprintf(from, sizeof(from), "%s/data.mdb", dir);
 	(void)snprintf(to, sizeof(to), "%s/data.mdb.corrupt-%lld", dir,
 	    (long long)time(NULL));
-	if (rename(from, to) == 0)
-		log_warnx("state store: %s was unreadable; moved to %s, "
-		    "starting a new one", from, to);
+	(void)snprintf(lock, sizeof(lock), "%s/lock.mdb", dir);
+	if (rename(from, to) == -1) {
+		log_warn("state store: %s %s, but moving it aside failed",
+		    from, why);
+		return;
+	}
+	if (unlink(lock) == -1 && errno != ENOENT)
+		log_warn("state store: %s", lock);
+	renewed = 1;
+	log_warnx("state store: %s %s; moved to %s, starting a new one",
+	    from, why, to);
 }
 
 int
@@ -107,17 +137,15 @@ store_open(const char *dir, uint64_t mapsize)
 		return -1;
 	}
 	rc = env_open(dir, mapsize);
-	if (may_recover && (rc == MDB_INVALID || rc == MDB_CORRUPTED ||
-	    rc == MDB_VERSION_MISMATCH)) {
-		set_aside(dir);
+	if (may_recover && (corrupt(rc) || rc == MDB_VERSION_MISMATCH)) {
+		set_aside(dir, "was unreadable");
 		rc = env_open(dir, mapsize);
 	}
 	if (rc == 0 && (rc = dbi_open()) != 0) {
 		mdb_env_close(env);
 		env = NULL;
-		if (may_recover && (rc == MDB_CORRUPTED ||
-		    rc == MDB_INVALID)) {
-			set_aside(dir);
+		if (may_recover && corrupt(rc)) {
+			set_aside(dir, "was unreadable");
 			if ((rc = env_open(dir, mapsize)) == 0)
 				rc = dbi_open();
 		}
@@ -321,15 +349,19 @@ store_each(unsigned char kind, int (*fn)(const void *, size_t, const void *,
 	return STORE_OK;
 }
 
-void
-store_maintain(const char *dir, uint64_t mapsize)
+int
+store_maintain(const char *dir, uint64_t mapsize, int broken)
 {
 	int rc;
 
 	may_recover = 1;
-	if (store_open(dir, mapsize) == -1)
-		return;			/* logged */
-	if ((rc = mdb_env_sync(env, 1)) != 0)
-		(void)failed("sync", rc);
-	store_close();
+	renewed = 0;
+	if (broken)
+		set_aside(dir, "was found corrupt by a worker");
+	if (store_open(dir, mapsize) == 0) {
+		if ((rc = mdb_env_sync(env, 1)) != 0)
+			(void)failed("sync", rc);
+		store_close();
+	}
+	return renewed;
 }

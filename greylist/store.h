@@ -11,11 +11,12 @@
  * The store is never worth a refused message: every call that fails
  * (MDB_MAP_FULL, a corrupt file, an I/O error) returns STORE_FAIL, the
  * caller goes on as if there were no store, and one loud log line a
- * minute says so.  A file found corrupt when the parent opens it (at
- * start, and every few seconds) is moved aside and recreated; a worker
- * whose open failed (it opens before its chroot) goes on without the
- * store until it is replaced (a reload does that).  Keys are at most STORE_KEY_MAX bytes: callers hash longer
- * ones.
+ * minute says so.  A file found corrupt (by the parent when it opens it,
+ * at start and every few seconds, or by a worker, which reports it
+ * through store_on_broken) is moved aside and recreated, and the parent
+ * then replaces the workers, which have the old file open: a worker
+ * opens the store once, before its chroot.  Keys are at most
+ * STORE_KEY_MAX bytes: callers hash longer ones.
  */
 #ifndef MOAT_STORE_H
 #define MOAT_STORE_H
@@ -55,11 +56,15 @@ size_t	store_sweep(unsigned char kind, size_t max,
 enum store_result store_each(unsigned char kind, int (*fn)(const void *key,
 	    size_t klen, const void *val, size_t vlen, void *arg), void *arg);
 
+/* fn is called whenever a call finds the file corrupt. */
+void	store_on_broken(void (*fn)(void));
+
 /*
  * Parent, every few seconds and after a worker died: open the store,
  * forget the readers of dead processes, flush it to disk, close it.  It
- * is never open across a fork.
+ * is never open across a fork.  broken: a worker found the file corrupt.
+ * 1 when it started a new file (the workers' handles are on the old one).
  */
-void	store_maintain(const char *dir, uint64_t mapsize);
+int	store_maintain(const char *dir, uint64_t mapsize, int broken);
 
 #endif

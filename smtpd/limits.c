@@ -22,7 +22,12 @@ struct wslot {
 
 struct shared_flags {
 	uint32_t	spool_low;	/* below min_free_space */
+	uint32_t	store_gen;	/* the state store file now */
+	uint32_t	store_broken;	/* a report: store_gen + 1, or 0 */
 };
+
+_Static_assert(sizeof(struct shared_flags) <= sizeof(struct ipslot),
+    "the flags live in the first ipslot's room");
 
 static struct shared_flags *flags;
 static struct wslot	*wslots;
@@ -225,4 +230,36 @@ limits_spool_low(void)
 {
 	return flags != NULL &&
 	    __atomic_load_n(&flags->spool_low, __ATOMIC_RELAXED) != 0;
+}
+
+unsigned
+limits_store_gen(void)
+{
+	return flags != NULL ?
+	    __atomic_load_n(&flags->store_gen, __ATOMIC_ACQUIRE) : 0;
+}
+
+void
+limits_report_store_broken(unsigned gen)
+{
+	if (flags != NULL)
+		__atomic_store_n(&flags->store_broken, gen + 1,
+		    __ATOMIC_RELEASE);
+}
+
+int
+limits_store_reported_broken(void)
+{
+	return flags != NULL &&
+	    __atomic_load_n(&flags->store_broken, __ATOMIC_ACQUIRE) ==
+	    limits_store_gen() + 1;
+}
+
+void
+limits_store_renewed(void)
+{
+	if (flags == NULL)
+		return;
+	__atomic_add_fetch(&flags->store_gen, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&flags->store_broken, 0, __ATOMIC_RELEASE);
 }

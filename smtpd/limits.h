@@ -8,7 +8,8 @@
  * count may be off by one for an instant, which is fine for a limit and
  * needs no lock.  When a worker dies the parent clears its slot before
  * the replacement starts.  The same region carries the parent's verdict
- * on the spool's free space, so jailed workers need no handle on it.
+ * on the spool's free space, so jailed workers need no handle on it, and
+ * a worker's word that the state store it has open is broken.
  */
 #ifndef MOAT_LIMITS_H
 #define MOAT_LIMITS_H
@@ -31,5 +32,16 @@ void	limits_close(const struct sockaddr *);
 /* The spool's free space is below min_free_space (set by the parent). */
 void	limits_set_spool_low(int);
 int	limits_spool_low(void);
+
+/*
+ * The state store's generation: the parent bumps it each time it starts
+ * a new file.  A worker that finds the file corrupt reports it with the
+ * generation it opened; a report from a worker still on an older file
+ * is not taken.
+ */
+unsigned limits_store_gen(void);
+void	limits_report_store_broken(unsigned gen);	/* worker */
+int	limits_store_reported_broken(void);		/* parent */
+void	limits_store_renewed(void);			/* parent */
 
 #endif

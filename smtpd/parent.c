@@ -551,26 +551,62 @@ spool_check(void)
 
 #define STORE_SYNC_EVERY	10	/* seconds */
 
+static unsigned	drain_workers(void);
+
+/* A new store file leaves the workers on the old one: they are replaced. */
 static void
 store_tick(time_t now, int force)
 {
 	static time_t last;
+	int broken = limits_store_reported_broken();
 
-	if (!state_wanted(cf) || (!force && now - last < STORE_SYNC_EVERY))
+	if (!state_wanted(cf) ||
+	    (!broken && !force && now - last < STORE_SYNC_EVERY))
 		return;
 	last = now;
-	store_maintain(cf->state_db, cf->state_db_size);
+	if (!store_maintain(cf->state_db, cf->state_db_size, broken))
+		return;
+	limits_store_renewed();
+	if (drain_workers() > 0) {
+		start_workers();
+		log_info("store", "smtp workers replaced: the state store was "
+		    "started anew");
+	}
 }
 
 /* ---- reload and stop ---- */
+
+/* The current workers finish their sessions and exit; how many there were. */
+static unsigned
+drain_workers(void)
+{
+	unsigned n = 0;
+	size_t i;
+
+	for (i = 1; i <= MAX_CHILDREN; i++) {
+		struct child *c = &children[i];
+		struct frame f;
+
+		if (c->kind != CHILD_WORKER || !c->current)
+			continue;
+		c->current = 0;
+		n++;
+		if (c->pid == 0) {
+			c->kind = CHILD_NONE;
+			continue;
+		}
+		frame_init(&f, FRAME_DRAIN);
+		frame_put_u32(&f, 1);
+		send_frame(c, &f, -1);
+	}
+	return n;
+}
 
 static void
 reload(void)
 {
 	static struct conf fresh;
 	char err[512];
-	size_t i;
-
 	SSL_CTX *tls;
 
 	if (conf_load(&fresh, cf_path, err, sizeof(err)) == -1) {
@@ -606,21 +642,7 @@ reload(void)
 	if (cf == NULL)
 		fatal("reload");
 	*cf = fresh;
-	for (i = 1; i <= MAX_CHILDREN; i++) {
-		struct child *c = &children[i];
-		struct frame f;
-
-		if (c->kind != CHILD_WORKER || !c->current)
-			continue;
-		c->current = 0;
-		if (c->pid == 0) {
-			c->kind = CHILD_NONE;
-			continue;
-		}
-		frame_init(&f, FRAME_DRAIN);
-		frame_put_u32(&f, 1);
-		send_frame(c, &f, -1);
-	}
+	(void)drain_workers();
 	maps_check(0);
 	start_workers();
 	log_info("reload", "configuration reloaded from %s", cf_path);

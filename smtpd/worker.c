@@ -30,6 +30,7 @@
 #include "../dnsbl/zonestats.h"
 #include "../greylist/blocks.h"
 #include "../greylist/greylist.h"
+#include "../greylist/store.h"
 #include "limits.h"
 #include "log.h"
 #include "privdrop.h"
@@ -697,6 +698,14 @@ worker_open_maps(void)
 	}
 }
 
+static unsigned store_gen;	/* of the state store file opened */
+
+static void
+report_store_broken(void)
+{
+	limits_report_store_broken(store_gen);
+}
+
 static void
 worker_setup(const struct conf *conf, unsigned slot, int parent_sock,
     int *listen_fds, size_t nlisten, const struct priv_id *id)
@@ -725,6 +734,8 @@ worker_setup(const struct conf *conf, unsigned slot, int parent_sock,
 	if (wk->tls == NULL && err[0] != '\0')
 		fatalx("%s", err);
 	worker_open_maps();
+	store_gen = limits_store_gen();
+	store_on_broken(report_store_broken);
 	(void)greylist_setup(conf);	/* failing, it logs and fails open */
 	worker_our_addresses();
 	if (dns_setup(conf, err, sizeof(err)) == -1)

@@ -159,6 +159,43 @@ def test_a_garbled_store_is_set_aside_and_started_anew():
         srv.close()
 
 
+def test_a_store_corrupted_while_running_fails_open_and_is_started_anew():
+    """The file's pages are wiped under the running workers: the next
+    RCPT passes (fails open, never a 5xx), the worker reports the file
+    corrupt, the parent moves it aside and replaces the workers, and
+    greylisting works again on a new file."""
+    srv = grey_moat(greylist_delay="1h", workers="1")
+    try:
+        c, code, _ = rcpt(srv, "127.0.7.9", "x@before.example")
+        assert code == 451
+        c.expect("QUIT", 221)
+        db = os.path.join(srv.dir, "db")
+        size = os.path.getsize(os.path.join(db, "data.mdb"))
+        assert size > 8192
+        with open(os.path.join(db, "data.mdb"), "r+b") as f:
+            f.seek(8192)                    # past LMDB's two meta pages
+            f.write(bytes(size - 8192))
+        c, code, _ = rcpt(srv, "127.0.7.9", "x@before.example")
+        assert code == 250, "a broken store is never a refusal"
+        c.expect("QUIT", 221)
+        assert lines(srv)[-1]["reason"] == "store-failed"
+        srv.wait_log(lambda ev, kv: ev == "store")
+        assert "was found corrupt by a worker; moved to" in srv.log()
+        assert [f for f in os.listdir(db) if f.startswith("data.mdb.corrupt-")]
+        deadline = time.time() + 10
+        while True:
+            c, code, _ = rcpt(srv, "127.0.7.9", "x@before.example")
+            c.expect("QUIT", 221)
+            if code == 451 or time.time() > deadline:
+                break
+            time.sleep(0.2)     # the old worker may still take one session
+        assert code == 451, "the new store greylists"
+        assert lines(srv)[-1]["result"] == "new"
+        assert srv.log().count("was found corrupt") == 1, "renewed once"
+    finally:
+        srv.close()
+
+
 def moatctl(srv, *args):
     import subprocess
     from harness import MOATCTL
