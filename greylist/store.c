@@ -27,6 +27,7 @@ union aligned {
 
 static MDB_env *env;
 static MDB_dbi dbi;
+static MDB_txn *reader;	/* reset between reads: renewing it is cheap */
 static int active;
 static int may_recover;	/* only the parent sets a broken file aside */
 static int renewed;	/* ... and says when it did */
@@ -161,10 +162,40 @@ store_open(const char *dir, uint64_t mapsize)
 void
 store_close(void)
 {
+	if (reader != NULL)
+		mdb_txn_abort(reader);
+	reader = NULL;
 	if (env != NULL)
 		mdb_env_close(env);
 	env = NULL;
 	active = 0;
+}
+
+/* A read transaction: the kept one renewed, or a new one kept. */
+static int
+read_begin(MDB_txn **txn)
+{
+	int rc;
+
+	if (reader != NULL && mdb_txn_renew(reader) == 0) {
+		*txn = reader;
+		return 0;
+	}
+	if (reader != NULL)
+		mdb_txn_abort(reader);
+	reader = NULL;
+	if ((rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &reader)) != 0) {
+		reader = NULL;
+		return rc;
+	}
+	*txn = reader;
+	return 0;
+}
+
+static void
+read_end(void)
+{
+	mdb_txn_reset(reader);
 }
 
 static int
@@ -182,12 +213,12 @@ store_get(const void *key, size_t klen, void *val, size_t vlen)
 
 	if (!active || !key_ok(klen))
 		return STORE_FAIL;
-	if ((rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) != 0)
+	if ((rc = read_begin(&txn)) != 0)
 		return failed("read", rc);
 	rc = mdb_get(txn, dbi, &k, &v);
 	if (rc == 0 && v.mv_size == vlen)
 		memcpy(val, v.mv_data, vlen);
-	mdb_txn_abort(txn);
+	read_end();
 	if (rc == MDB_NOTFOUND || (rc == 0 && v.mv_size != vlen))
 		return STORE_NOTFOUND;	/* a record of another shape: gone */
 	return rc == 0 ? STORE_OK : failed("read", rc);
@@ -334,10 +365,10 @@ store_each(unsigned char kind, int (*fn)(const void *, size_t, const void *,
 
 	if (!active)
 		return STORE_FAIL;
-	if ((rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) != 0)
+	if ((rc = read_begin(&txn)) != 0)
 		return failed("read", rc);
 	if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0) {
-		mdb_txn_abort(txn);
+		read_end();
 		return failed("read", rc);
 	}
 	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
@@ -345,7 +376,7 @@ store_each(unsigned char kind, int (*fn)(const void *, size_t, const void *,
 	    fn(k.mv_data, k.mv_size, copy(&buf, &v), v.mv_size, arg))
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
+	read_end();
 	return STORE_OK;
 }
 
