@@ -17,7 +17,7 @@ OBJ	 = $(LIBSRC:%.c=obj/%.o)
 SANOBJ	 = $(LIBSRC:%.c=obj-san/%.o)
 UNITBIN	 = $(UNITSRC:tests/unit/%.c=obj-san/tests/%)
 
-.PHONY: all deps run check unit integration san bench bench-dns fuzz clean
+.PHONY: all deps run check unit integration san bench bench-dns bench-storm fuzz clean
 all: moatd moatctl
 
 obj/%.o: %.c
@@ -75,10 +75,14 @@ bench: all
 bench-dns: all
 	@sh bench/dns.sh
 
+bench-storm: all
+	@sh bench/storm.sh
+
 fuzz:
 	@$(MAKE) --no-print-directory -C tests/fuzz
 
 clean:
-	rm -rf obj obj-san moatd moatctl bench/loadgen bench/dnsdelay
+	rm -rf obj obj-san moatd moatctl bench/loadgen bench/dnsdelay \
+	    bench/acceptclose
 
 -include $(OBJ:.o=.d) $(SANOBJ:.o=.d) $(MAINS:%.c=obj/%.d) $(MAINS:%.c=obj-san/%.d)

@@ -5,7 +5,8 @@
  * replies included) and moves on: lockstep, no pipelining.  What it sends
  * next depends on the scenario and on the reply class; the first 5xx is
  * what reject and badhelo wait for, a 250 after the dot what accept
- * waits for.  Slots are reused: every close bumps the slot's generation,
+ * waits for; closed waits for the server to close the connection
+ * before it says a word (a client refused at accept).  Slots are reused: every close bumps the slot's generation,
  * which the epoll data carries, so an event for a closed session is
  * dropped.  Connect errors are retried with a short doubling back-off, a
  * bounded number of times.
@@ -277,7 +278,10 @@ sess_reply(struct sess *s, int code)
 	st.cls[cls]++;
 	switch (s->step) {
 	case ST_BANNER:
-		if (cls != 2) {
+		if (o.sc == SC_CLOSED) {
+			st.f_served++;
+			sess_quit(s, RES_FAIL);
+		} else if (cls != 2) {
 			st.f_reply++;
 			sess_quit(s, RES_FAIL);
 		} else if (s->kind == K_LOAD && o.sc == SC_BADHELO)
@@ -414,6 +418,11 @@ sess_eof(struct sess *s)
 		sess_done(s);
 		return;
 	}
+	if (o.sc == SC_CLOSED && s->step == ST_BANNER && s->inlen == 0) {
+		s->result = RES_OK;	/* closed before a byte */
+		sess_done(s);
+		return;
+	}
 	sess_abort(s, &st.f_eof);
 }
 
@@ -503,16 +512,21 @@ connect_failed(struct sess *s, int err)
 
 /*
  * -B: every connection from the next IPv4 address (skipping .0 and
- * .255), so that a server's per-address caches never help.
+ * .255), so that a server's per-address caches never help; with -N,
+ * from the first N of them in turn.
  */
 static int
 bind_next_source(int fd)
 {
 	static uint32_t next;
+	static unsigned used;
 	struct sockaddr_in sin;
 
-	if (next == 0)
+	if (next == 0 || (o.src_count != 0 && used == o.src_count)) {
 		next = o.src_base;
+		used = 0;
+	}
+	used++;
 	while ((next & 0xff) == 0 || (next & 0xff) == 0xff)
 		next++;
 	memset(&sin, 0, sizeof(sin));

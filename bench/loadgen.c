@@ -19,6 +19,9 @@
  *            time connect to EHLO reply; at the end NOOP every held
  *            session and count those still served.  With -M PID the
  *            total PSS of PID and its descendants is sampled mid-hold.
+ *   closed   connect and wait: ok when the server closes the connection
+ *            before it says anything (a client refused at accept);
+ *            a banner is counted as f_served and answered with QUIT.
  *
  * The result is one line of key=value pairs on stdout.  Traffic goes to
  * one HOST:PORT given on the command line; every phase is bounded in
@@ -144,10 +147,18 @@ may_start(double t)
 	return 1;
 }
 
+/* -P: no more sessions started by t than the pace allows. */
+static int
+pace_allows(double t)
+{
+	return o.pace == 0 ||
+	    started < (unsigned long)((t - t_begin) * o.pace) + 1;
+}
+
 static void
 refill(double t)
 {
-	while (nfree > 0 && may_start(t)) {
+	while (nfree > 0 && may_start(t) && pace_allows(t)) {
 		started++;
 		sess_start(&slots[freelist[--nfree]], K_LOAD);
 	}
@@ -200,7 +211,7 @@ run_load(void)
 			fprintf(stderr, "loadgen: run time cap reached\n");
 			break;
 		}
-		loop_once(TICK_MS);
+		loop_once(o.pace > 0 ? 1 : TICK_MS);	/* paced: start on time */
 		tick_all(&next_tick);
 		refill(now());
 	}
@@ -319,12 +330,12 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-"usage: loadgen -s reject|badhelo|accept|idle [-h host] [-p port]\n"
+"usage: loadgen -s reject|badhelo|accept|idle|closed [-h host] [-p port]\n"
 "        [-c conc] [-n sessions] [-t seconds] [-m msgs] [-S size]\n"
 "        [-H helo] [-f from] [-r rcpt] [-R retries] [-T reply_timeout]\n"
 "        [-k keepalive] [-u ramp_s] [-a ramp_rate] [-i probe_every]\n"
 "        [-M pid] [-W maildir]... [-w wait_s] [-x max_run_s] [-l label]\n"
-"        [-B first_source_ip]\n");
+"        [-B first_source_ip [-N source_count]] [-P sessions_per_s]\n");
 	exit(2);
 }
 
@@ -387,7 +398,7 @@ opts_parse(int argc, char **argv)
 	o.wait_s = 120;
 	o.sc = (enum scenario)-1;
 	while ((ch = getopt(argc, argv,
-	    "a:B:c:f:H:h:i:k:l:M:m:n:p:R:r:S:s:T:t:u:W:w:x:")) != -1) {
+	    "a:B:c:f:H:h:i:k:l:M:m:N:n:P:p:R:r:S:s:T:t:u:W:w:x:")) != -1) {
 		switch (ch) {
 		case 'B': o.src_base = src_addr(optarg); break;
 		case 'a': o.ramp_rate = (unsigned)num(optarg, 1000000); break;
@@ -400,7 +411,9 @@ opts_parse(int argc, char **argv)
 		case 'l': o.label = optarg; break;
 		case 'M': o.pss_pid = (pid_t)num(optarg, INT_MAX); break;
 		case 'm': o.msgs = (unsigned)num(optarg, 100000); break;
+		case 'N': o.src_count = (unsigned)num(optarg, 1 << 24); break;
 		case 'n': o.nsess = num(optarg, 1000000000); break;
+		case 'P': o.pace = (unsigned)num(optarg, 10000000); break;
 		case 'p': o.port = optarg; break;
 		case 'R': o.retries = (unsigned)num(optarg, 20); break;
 		case 'r': o.rcpt = optarg; break;
@@ -424,6 +437,8 @@ opts_parse(int argc, char **argv)
 				o.sc = SC_ACCEPT;
 			else if (strcmp(optarg, "idle") == 0)
 				o.sc = SC_IDLE;
+			else if (strcmp(optarg, "closed") == 0)
+				o.sc = SC_CLOSED;
 			else
 				usage();
 			break;
@@ -491,7 +506,8 @@ fd_limit(void)
 static const char *
 sc_name(void)
 {
-	static const char *n[] = { "reject", "badhelo", "accept", "idle" };
+	static const char *n[] = { "reject", "badhelo", "accept", "idle",
+	    "closed" };
 
 	return n[o.sc];
 }
@@ -508,8 +524,8 @@ report(double elapsed)
 	    "retries=%lu", st.connect_errors, st.e_addrnotavail,
 	    st.e_refused, st.retries);
 	printf(" f_connect=%lu f_timeout=%lu f_eof=%lu f_reply=%lu "
-	    "f_proto=%lu", st.f_connect, st.f_timeout, st.f_eof, st.f_reply,
-	    st.f_proto);
+	    "f_proto=%lu f_served=%lu", st.f_connect, st.f_timeout, st.f_eof,
+	    st.f_reply, st.f_proto, st.f_served);
 	printf(" r2xx=%lu r3xx=%lu r4xx=%lu r5xx=%lu elapsed_s=%.3f",
 	    st.cls[2], st.cls[3], st.cls[4], st.cls[5], elapsed);
 	if (o.sc != SC_IDLE) {

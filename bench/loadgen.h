@@ -24,7 +24,7 @@
 #define FINAL_CHECK_S	10.0		/* idle: wait for the final NOOPs */
 #define TOKEN_SCAN	16384		/* bytes of a delivered file searched */
 
-enum scenario { SC_REJECT, SC_BADHELO, SC_ACCEPT, SC_IDLE };
+enum scenario { SC_REJECT, SC_BADHELO, SC_ACCEPT, SC_IDLE, SC_CLOSED };
 
 enum step {
 	ST_FREE,	/* slot unused */
@@ -88,6 +88,8 @@ struct opts {
 	unsigned	nmaildir;
 	double		wait_s;		/* accept: maildir deadline */
 	uint32_t	src_base;	/* -B: first IPv4 source, host order */
+	unsigned	src_count;	/* -N: cycle over so many (0: no end) */
+	unsigned	pace;		/* -P: new sessions a second (0: free) */
 };
 
 struct stats {
@@ -95,6 +97,7 @@ struct stats {
 	unsigned long	connect_errors, retries;
 	unsigned long	e_addrnotavail, e_refused, e_other;
 	unsigned long	f_connect, f_timeout, f_eof, f_reply, f_proto;
+	unsigned long	f_served;	/* closed: the server spoke */
 	unsigned long	cls[6];		/* replies by first digit */
 	unsigned long	msgs_sent, msgs_ok;
 	/* idle */
