@@ -579,11 +579,21 @@ key_repeats(const struct conf_key *k)
 	    k->type == CT_DNSBL || k->type == CT_DNSWL || k->type == CT_RHSBL;
 }
 
+/* Other names of a key: the name the rate limits give it. */
+static const struct {
+	const char	*alias, *name;
+} conf_aliases[] = {
+	{ "conn_max_per_ip", "max_sessions_per_ip" },
+};
+
 static const struct conf_key *
 conf_key_find(const char *name)
 {
 	size_t i;
 
+	for (i = 0; i < sizeof(conf_aliases) / sizeof(conf_aliases[0]); i++)
+		if (strcmp(conf_aliases[i].alias, name) == 0)
+			name = conf_aliases[i].name;
 	for (i = 0; i < NKEYS; i++)
 		if (strcmp(conf_keys[i].name, name) == 0)
 			return &conf_keys[i];

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../greylist/netkey.h"
 #include "limits.h"
 
 struct ipslot {
@@ -33,6 +34,7 @@ static struct shared_flags *flags;
 static struct wslot	*wslots;
 static struct ipslot	*tables;	/* nslots * tsize */
 static unsigned		 nslots_, tsize, myslot;
+static unsigned		 net6 = 128;	/* one IPv6 client: its prefix */
 
 int
 limits_init(unsigned nslots, unsigned max_sessions)
@@ -74,9 +76,10 @@ limits_clear_slot(unsigned slot)
 }
 
 void
-limits_set_slot(unsigned slot)
+limits_set_slot(unsigned slot, unsigned net6_bits)
 {
 	myslot = slot;
+	net6 = net6_bits;
 }
 
 static void
@@ -89,7 +92,11 @@ addr_key(const struct sockaddr *sa, unsigned char key[16])
 		memcpy(key + 12, &in->sin_addr, 4);
 	} else if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const void *)sa;
-		memcpy(key, &in6->sin6_addr, 16);
+
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+			memcpy(key, &in6->sin6_addr, 16);
+		else
+			(void)netkey(sa, 32, net6, key);
 	}
 }
 

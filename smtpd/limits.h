@@ -22,7 +22,8 @@
 
 int	limits_init(unsigned nslots, unsigned max_sessions);	/* parent */
 void	limits_clear_slot(unsigned slot);			/* parent */
-void	limits_set_slot(unsigned slot);				/* worker */
+/* A worker: its slot, and the prefix one IPv6 client is counted by. */
+void	limits_set_slot(unsigned slot, unsigned net6_bits);
 
 unsigned limits_total(void);
 unsigned limits_ip_count(const struct sockaddr *);

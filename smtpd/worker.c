@@ -446,8 +446,10 @@ worker_accept_one(int fd, struct sockaddr_storage *ss, socklen_t sslen)
 	    wk->conf->max_sessions_per_ip) {
 		snprintf(ip, sizeof(ip), "%s", s->ip);
 		session_free(s);
-		refuse_connection(fd, ip, "conn-limit", "421 4.7.0 Too many "
-		    "connections from your address, try again later");
+		refuse_connection(fd, ip, "conn-limit",
+		    wk->conf->rate_action == RATE_DROP ? "" : "421 4.7.0 Too "
+		    "many connections from your address, try again later");
+		block_event((struct sockaddr *)ss, BLOCK_RATE);
 		return;
 	}
 	limits_open((struct sockaddr *)ss);
@@ -723,7 +725,7 @@ worker_setup(const struct conf *conf, unsigned slot, int parent_sock,
 	wk->parent.kind = EV_PARENT;
 	wk->parent.fd = parent_sock;
 	log_setproc("smtp");
-	limits_set_slot(slot);
+	limits_set_slot(slot, conf->rate_net6);
 	zstats_worker(slot, conf);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);

@@ -57,6 +57,35 @@ def test_drop_closes_without_a_word():
         srv.close()
 
 
+def test_conn_max_per_ip_at_n_and_n_plus_1_dropped_and_scored():
+    """conn_max_per_ip (max_sessions_per_ip) at N and N+1 with
+    rate_action = drop: the one past it is closed without a byte, scores
+    a rate event, and enough of them block the address."""
+    srv = Moat(conn_max_per_ip="2", rate_action="drop", block_threshold="4",
+               block_weight_rate="2")
+    try:
+        held = [banner(srv, "127.0.22.5")[0] for _ in range(2)]
+        for _ in range(2):
+            c = Client(srv.port, source="127.0.22.5")
+            c.sock.settimeout(5)
+            assert c.sock.recv(100) == b"", "N+1: closed before any byte"
+        c, (code, _) = banner(srv, "127.0.22.6")
+        assert code == 220, "another address is not held back"
+        c.expect("QUIT", 221)
+        held[0].expect("QUIT", 221)
+        time.sleep(0.3)
+        c = Client(srv.port, source="127.0.22.5")
+        c.sock.settimeout(5)
+        assert c.sock.recv(100) == b"", "blocked after two refusals"
+        held[1].expect("QUIT", 221)
+        r = [kv for e, kv in srv.log_lines("reject") if kv.get("ip") == "127.0.22.5"]
+        assert [kv["class"] for kv in r] == ["conn-limit", "conn-limit", "blocked"], r
+        b = [kv for e, kv in srv.log_lines("block")]
+        assert len(b) == 1 and b[0]["reason"] == "rate-limit", b
+    finally:
+        srv.close()
+
+
 def session(srv, ip):
     c, (code, _) = banner(srv, ip)
     assert code == 220

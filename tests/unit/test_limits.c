@@ -36,11 +36,11 @@ test_counts(void)
 	struct sockaddr_storage m = addr("::ffff:192.0.2.1"), v6 = addr("2001:db8::1");
 
 	CHECK(limits_init(4, 100) == 0, "init");
-	limits_set_slot(0);
+	limits_set_slot(0, 64);
 	limits_open(SA(a));
 	limits_open(SA(a));
 	limits_open(SA(b));
-	limits_set_slot(1);
+	limits_set_slot(1, 64);
 	limits_open(SA(a));
 	limits_open(SA(v6));
 	CHECK(limits_total() == 5, "total across slots: %u", limits_total());
@@ -49,6 +49,13 @@ test_counts(void)
 	CHECK(limits_ip_count(SA(m)) == 3, "v4-mapped is the same client");
 	CHECK(limits_ip_count(SA(b)) == 1, "b");
 	CHECK(limits_ip_count(SA(v6)) == 1, "v6");
+	{
+		struct sockaddr_storage same = addr("2001:db8::2:1"),
+		    other = addr("2001:db8:0:1::1");
+
+		CHECK(limits_ip_count(SA(same)) == 1, "v6: one /64 one client");
+		CHECK(limits_ip_count(SA(other)) == 0, "v6: another /64");
+	}
 	limits_close(SA(a));
 	CHECK(limits_ip_count(SA(a)) == 2, "a after close in slot 1");
 	limits_clear_slot(0);		/* worker 0 died */
@@ -68,7 +75,7 @@ test_sweep(void)
 	unsigned i, wrong = 0;
 
 	limits_clear_slot(2);
-	limits_set_slot(2);
+	limits_set_slot(2, 64);
 	limits_open(SA(keep));
 	for (i = 0; i < 5000; i++) {
 		struct sockaddr_storage c;
