@@ -28,6 +28,7 @@ union aligned {
 static MDB_env *env;
 static MDB_dbi dbi;
 static MDB_txn *reader;	/* reset between reads: renewing it is cheap */
+static int reader_busy;
 static int active;
 static int may_recover;	/* only the parent sets a broken file aside */
 static int renewed;	/* ... and says when it did */
@@ -165,37 +166,47 @@ store_close(void)
 	if (reader != NULL)
 		mdb_txn_abort(reader);
 	reader = NULL;
+	reader_busy = 0;
 	if (env != NULL)
 		mdb_env_close(env);
 	env = NULL;
 	active = 0;
 }
 
-/* A read transaction: the kept one renewed, or a new one kept. */
+/*
+ * A read transaction: the kept one renewed, or a new one kept; one of
+ * its own while the kept one is in use (a read inside a read).
+ */
 static int
 read_begin(MDB_txn **txn)
 {
 	int rc;
 
-	if (reader != NULL && mdb_txn_renew(reader) == 0) {
-		*txn = reader;
-		return 0;
-	}
-	if (reader != NULL)
+	if (reader_busy)
+		return mdb_txn_begin(env, NULL, MDB_RDONLY, txn);
+	if (reader != NULL && mdb_txn_renew(reader) != 0) {
 		mdb_txn_abort(reader);
-	reader = NULL;
-	if ((rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &reader)) != 0) {
+		reader = NULL;
+	}
+	if (reader == NULL &&
+	    (rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &reader)) != 0) {
 		reader = NULL;
 		return rc;
 	}
+	reader_busy = 1;
 	*txn = reader;
 	return 0;
 }
 
 static void
-read_end(void)
+read_end(MDB_txn *txn)
 {
+	if (txn != reader) {
+		mdb_txn_abort(txn);
+		return;
+	}
 	mdb_txn_reset(reader);
+	reader_busy = 0;
 }
 
 static int
@@ -204,24 +215,67 @@ key_ok(size_t klen)
 	return klen > 0 && klen <= STORE_KEY_MAX;
 }
 
+struct store_view {
+	MDB_txn		*txn;
+};
+
+enum store_result
+store_view(void (*fn)(struct store_view *, void *), void *arg)
+{
+	struct store_view v;
+	int rc;
+
+	if (!active)
+		return STORE_FAIL;
+	if ((rc = read_begin(&v.txn)) != 0)
+		return failed("read", rc);
+	fn(&v, arg);
+	read_end(v.txn);
+	return STORE_OK;
+}
+
+enum store_result
+store_view_get(struct store_view *view, const void *key, size_t klen,
+    void *val, size_t vlen)
+{
+	MDB_val k = { klen, (void *)key }, v;
+	int rc;
+
+	if (!key_ok(klen))
+		return STORE_FAIL;
+	rc = mdb_get(view->txn, dbi, &k, &v);
+	if (rc == MDB_NOTFOUND || (rc == 0 && v.mv_size != vlen))
+		return STORE_NOTFOUND;	/* a record of another shape: gone */
+	if (rc != 0)
+		return failed("read", rc);
+	memcpy(val, v.mv_data, vlen);
+	return STORE_OK;
+}
+
+struct get_one {
+	const void	*key;
+	size_t		 klen;
+	void		*val;
+	size_t		 vlen;
+	enum store_result r;
+};
+
+static void
+get_one(struct store_view *view, void *arg)
+{
+	struct get_one *g = arg;
+
+	g->r = store_view_get(view, g->key, g->klen, g->val, g->vlen);
+}
+
 enum store_result
 store_get(const void *key, size_t klen, void *val, size_t vlen)
 {
-	MDB_val k = { klen, (void *)key }, v;
-	MDB_txn *txn;
-	int rc;
+	struct get_one g = { key, klen, val, vlen, STORE_FAIL };
 
-	if (!active || !key_ok(klen))
+	if (store_view(get_one, &g) != STORE_OK)
 		return STORE_FAIL;
-	if ((rc = read_begin(&txn)) != 0)
-		return failed("read", rc);
-	rc = mdb_get(txn, dbi, &k, &v);
-	if (rc == 0 && v.mv_size == vlen)
-		memcpy(val, v.mv_data, vlen);
-	read_end();
-	if (rc == MDB_NOTFOUND || (rc == 0 && v.mv_size != vlen))
-		return STORE_NOTFOUND;	/* a record of another shape: gone */
-	return rc == 0 ? STORE_OK : failed("read", rc);
+	return g.r;
 }
 
 enum store_result
@@ -368,7 +422,7 @@ store_each(unsigned char kind, int (*fn)(const void *, size_t, const void *,
 	if ((rc = read_begin(&txn)) != 0)
 		return failed("read", rc);
 	if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0) {
-		read_end();
+		read_end(txn);
 		return failed("read", rc);
 	}
 	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
@@ -376,7 +430,7 @@ store_each(unsigned char kind, int (*fn)(const void *, size_t, const void *,
 	    fn(k.mv_data, k.mv_size, copy(&buf, &v), v.mv_size, arg))
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	mdb_cursor_close(cur);
-	read_end();
+	read_end(txn);
 	return STORE_OK;
 }
 

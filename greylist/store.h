@@ -39,6 +39,15 @@ int	store_active(void);
 enum store_result store_get(const void *key, size_t klen, void *val,
 	    size_t vlen);
 /*
+ * Several reads that see one state of the store, for the price of one
+ * read transaction: fn calls store_view_get as often as it needs.
+ */
+struct store_view;
+enum store_result store_view(void (*fn)(struct store_view *, void *),
+	    void *arg);
+enum store_result store_view_get(struct store_view *, const void *key,
+	    size_t klen, void *val, size_t vlen);
+/*
  * Read, change and write one record in one write transaction, so two
  * workers never undo each other: fn gets the record (found 1, val
  * filled; found 0, val zeroed) and says what to do with it.
