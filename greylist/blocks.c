@@ -1,7 +1,14 @@
 /*
  * blocks: the penalty box (see blocks.h).
  *
- * Key: 'B', then the address (4 bytes) or the masked IPv6 prefix (16).
+ * Keys: 'B', then a client's address (4 bytes) or masked IPv6 prefix
+ * (16): its score and block.  'N', the prefix length, then the masked
+ * network (4 or 16 bytes): a network blocked by hand.  'P' alone: which
+ * prefix lengths the 'N' records use, per family, so that block_check
+ * reads only those.  A block by hand sets its length there; moatctl
+ * counts the lengths again when it lifts one.  So the map may name a
+ * length no block uses any more (one expired or swept since): that
+ * costs a read that finds nothing, never a missed block.
  */
 #include <sys/socket.h>
 #include <arpa/inet.h>
@@ -18,7 +25,10 @@
 #include "store.h"
 
 #define KIND_BLOCK	'B'
+#define KIND_NETBLOCK	'N'
+#define KIND_PREFIXES	'P'
 #define SCORE_MEMORY	86400		/* points older than this are gone */
+#define SWEEP_MAX	2000		/* records looked at per sweep */
 
 struct block_rec {
 	int64_t		score_at;	/* the first point of the score */
@@ -31,6 +41,15 @@ struct block_rec {
 	char		reason[48];
 };
 
+/* Bit n of bits[0] (IPv4) or bits[1] (IPv6): some network is /n. */
+struct prefixes {
+	uint64_t	bits[2][3];
+	uint32_t	version;
+	uint32_t	unused;
+};
+
+static const unsigned char prefixes_key[1] = { KIND_PREFIXES };
+
 static const char *const event_names[BLOCK_EVENTS] = {
 	[BLOCK_RATE] = "rate-limit",
 	[BLOCK_GREYLIST_EARLY] = "greylist-early",
@@ -41,13 +60,12 @@ static const char *const event_names[BLOCK_EVENTS] = {
 
 struct change {
 	const struct conf *cf;
-	const struct sockaddr *sa;
 	int64_t		 now;
 	unsigned	 points;	/* an event's weight */
 	unsigned	 seconds;	/* a block by hand; 0: by score */
 	const char	*reason;
 	int		 blocked;	/* this change blocked the client */
-	const unsigned char *key;
+	unsigned char	 key[STORE_KEY_MAX];
 	size_t		 klen;
 	struct block_rec rec;
 };
@@ -59,12 +77,64 @@ block_key(unsigned char *key, const struct sockaddr *sa, unsigned net6)
 	return 1 + netkey(sa, 32, net6, key + 1);
 }
 
+static size_t
+net_key(unsigned char *key, const struct sockaddr *sa, unsigned bits)
+{
+	key[0] = KIND_NETBLOCK;
+	key[1] = (unsigned char)bits;
+	return 2 + netkey(sa, bits, bits, key + 2);
+}
+
+/* A block by hand: the client's own record at a client's length, a
+ * network's at any other. */
+static size_t
+hand_key(unsigned char *key, const struct sockaddr *sa, unsigned bits,
+    unsigned net6)
+{
+	if (bits == (sa->sa_family == AF_INET ? 32 : net6))
+		return block_key(key, sa, net6);
+	return net_key(key, sa, bits);
+}
+
+/* The address's first byte in the key, and its length (4 or 16; 0 for
+ * a key of no known shape). */
+static size_t
+key_addr(const unsigned char *key, size_t klen, size_t *skip)
+{
+	*skip = key[0] == KIND_NETBLOCK ? 2 : 1;
+	if (klen != *skip + 4 && klen != *skip + 16)
+		return 0;
+	if (*skip == 2 && (key[1] == 0 || key[1] > (klen == 6 ? 32 : 128)))
+		return 0;
+	return klen - *skip;
+}
+
+/* A block as people write it: ADDRESS (an IPv4 client), ADDRESS/LEN. */
+static void
+key_name(const unsigned char *key, size_t klen, unsigned net6, char *out,
+    size_t outsize)
+{
+	char ip[INET6_ADDRSTRLEN];
+	size_t skip, alen = key_addr(key, klen, &skip);
+	unsigned bits = skip == 2 ? key[1] : alen == 4 ? 32 : net6;
+
+	if (alen == 0 || inet_ntop(alen == 4 ? AF_INET : AF_INET6,
+	    key + skip, ip, sizeof(ip)) == NULL)
+		(void)snprintf(out, outsize, "?");
+	else if (alen == 4 && bits == 32)
+		(void)snprintf(out, outsize, "%s", ip);
+	else
+		(void)snprintf(out, outsize, "%s/%u", ip, bits);
+}
+
 static void
 keep_address(struct block_rec *r, const unsigned char *key, size_t klen)
 {
-	r->family = klen == 5 ? AF_INET : AF_INET6;
+	size_t skip, alen = key_addr(key, klen, &skip);
+
+	r->family = alen == 4 ? AF_INET : AF_INET6;
 	memset(r->addr, 0, sizeof(r->addr));
-	memcpy(r->addr, key + 1, klen - 1);
+	memcpy(r->addr, key + skip, alen);
 }
 
 /* The next block's length: block_time, doubled per earlier offence. */
@@ -109,15 +179,8 @@ apply(void *val, int found, void *arg)
 static int
 change(struct change *c)
 {
-	unsigned char key[STORE_KEY_MAX];
-
-	if ((c->klen = block_key(key, c->sa, c->cf->rate_net6)) == 1)
-		return -1;		/* not an IP client */
-	c->key = key;
-	if (store_update(key, c->klen, &c->rec, sizeof(c->rec), apply, c) !=
-	    STORE_OK)
-		return -1;
-	return 0;
+	return store_update(c->key, c->klen, &c->rec, sizeof(c->rec), apply,
+	    c) == STORE_OK ? 0 : -1;
 }
 
 static void
@@ -138,46 +201,183 @@ log_block(const struct change *c)
 void
 block_event(const struct sockaddr *sa, enum block_event e)
 {
-	struct change c = { .cf = wk->conf, .sa = sa, .now = time(NULL),
+	struct change c = { .cf = wk->conf, .now = time(NULL),
 	    .reason = event_names[e] };
 
 	if (c.cf->block_threshold == 0 || e >= BLOCK_EVENTS ||
-	    (c.points = c.cf->block_weight[e]) == 0)
+	    (c.points = c.cf->block_weight[e]) == 0 ||
+	    (c.klen = block_key(c.key, sa, c.cf->rate_net6)) == 1)
 		return;
 	if (change(&c) == 0 && c.blocked)
 		log_block(&c);
 }
 
-int
-block_check(const struct sockaddr *sa, char *why, size_t whysize)
-{
-	unsigned char key[STORE_KEY_MAX];
-	struct block_rec r;
-	size_t klen;
+/* ---- the check at accept ---- */
 
-	if (!store_active() ||
-	    (klen = block_key(key, sa, wk->conf->rate_net6)) == 1)
+static int
+prefix_used(const struct prefixes *p, int v6, unsigned n)
+{
+	return p->bits[v6][n / 64] >> (n % 64) & 1;
+}
+
+static void
+prefix_mark(struct prefixes *p, int v6, unsigned n)
+{
+	p->bits[v6][n / 64] |= (uint64_t)1 << (n % 64);
+}
+
+struct lookup {
+	const struct sockaddr *sa;
+	unsigned	 net6;
+	int64_t		 now;
+	struct block_hit *hit;
+	int		 found;
+};
+
+/* 1 when the record under key blocks now. */
+static int
+blocks_now(struct store_view *v, struct lookup *l, const unsigned char *key,
+    size_t klen)
+{
+	struct block_rec r;
+
+	if (store_view_get(v, key, klen, &r, sizeof(r)) != STORE_OK ||
+	    r.until <= l->now)
 		return 0;
-	if (store_get(key, klen, &r, sizeof(r)) != STORE_OK ||
-	    r.until <= (int64_t)time(NULL))
+	(void)snprintf(l->hit->reason, sizeof(l->hit->reason), "%.*s",
+	    (int)sizeof(r.reason), r.reason);
+	key_name(key, klen, l->net6, l->hit->net, sizeof(l->hit->net));
+	return l->found = 1;
+}
+
+/* The client's record, then each network length in use, longest first. */
+static void
+look(struct store_view *v, void *arg)
+{
+	struct lookup *l = arg;
+	unsigned char key[STORE_KEY_MAX];
+	struct prefixes p;
+	size_t klen;
+	int v6 = l->sa->sa_family == AF_INET6;
+	unsigned n;
+
+	if ((klen = block_key(key, l->sa, l->net6)) == 1 ||
+	    blocks_now(v, l, key, klen) ||
+	    store_view_get(v, prefixes_key, sizeof(prefixes_key), &p,
+	    sizeof(p)) != STORE_OK)
+		return;
+	for (n = v6 ? 128 : 32; n > 0; n--)
+		if (prefix_used(&p, v6, n) &&
+		    blocks_now(v, l, key, net_key(key, l->sa, n)))
+			return;
+}
+
+static int
+find(const struct sockaddr *sa, unsigned net6, struct block_hit *hit)
+{
+	struct lookup l = { sa, net6, time(NULL), hit, 0 };
+
+	if (!store_active() || store_view(look, &l) != STORE_OK)
 		return 0;
-	(void)snprintf(why, whysize, "%.*s", (int)sizeof(r.reason),
-	    r.reason);
-	return 1;
+	return l.found;
+}
+
+int
+block_check(const struct sockaddr *sa, struct block_hit *hit)
+{
+	return find(sa, wk->conf->rate_net6, hit);
+}
+
+static int
+net_expired(const void *val, size_t vlen, void *arg)
+{
+	const struct block_rec *r = val;
+
+	return vlen != sizeof(*r) || r->until <= *(const int64_t *)arg;
+}
+
+void
+block_sweep(time_t now)
+{
+	int64_t t = now;
+
+	(void)store_sweep(KIND_NETBLOCK, SWEEP_MAX, net_expired, &t);
 }
 
 /* ---- by hand (moatctl) ---- */
 
 static const struct conf *ctl_conf;
 
-int
-block_set(const struct sockaddr *sa, unsigned seconds, const char *why)
+static enum store_action
+mark_length(void *val, int found, void *arg)
 {
-	struct change c = { .cf = ctl_conf, .sa = sa, .now = time(NULL),
+	struct prefixes *p = val;
+	const struct change *c = arg;
+
+	(void)found;
+	p->version = 1;
+	prefix_mark(p, c->klen == 18, c->key[1]);
+	return STORE_WRITE;
+}
+
+int
+block_set(const struct sockaddr *sa, unsigned bits, unsigned seconds,
+    const char *why)
+{
+	struct change c = { .cf = ctl_conf, .now = time(NULL),
 	    .reason = why };
+	struct prefixes p;
+	size_t skip;
 
 	c.seconds = seconds ? seconds : ctl_conf->block_time;
-	return change(&c);
+	c.klen = hand_key(c.key, sa, bits, ctl_conf->rate_net6);
+	if (key_addr(c.key, c.klen, &skip) == 0 || change(&c) == -1)
+		return -1;
+	if (c.key[0] != KIND_NETBLOCK)
+		return 0;
+	return store_update(prefixes_key, sizeof(prefixes_key), &p, sizeof(p),
+	    mark_length, &c) == STORE_OK ? 0 : -1;
+}
+
+struct count {
+	int64_t		 now;
+	struct prefixes	 p;
+};
+
+static int
+count_length(const void *key, size_t klen, const void *val, size_t vlen,
+    void *arg)
+{
+	const struct block_rec *r = val;
+	const unsigned char *k = key;
+	struct count *c = arg;
+	size_t skip;
+
+	if (vlen == sizeof(*r) && r->until > c->now &&
+	    key_addr(k, klen, &skip) != 0)
+		prefix_mark(&c->p, klen == 18, k[1]);
+	return 1;
+}
+
+/*
+ * The lengths the network blocks use, counted again.  The walk is a read
+ * transaction inside this write transaction (MDB_NOTLS allows it), so no
+ * block by hand is written meanwhile: one written before is counted, one
+ * written after marks its own length.
+ */
+static enum store_action
+recount(void *val, int found, void *arg)
+{
+	struct prefixes *p = val;
+	struct count c = { .now = time(NULL) };
+
+	(void)found;
+	(void)arg;
+	if (store_each(KIND_NETBLOCK, count_length, &c) != STORE_OK)
+		return STORE_KEEP;
+	*p = c.p;
+	p->version = 1;
+	return STORE_WRITE;
 }
 
 static enum store_action
@@ -194,13 +394,28 @@ lift(void *val, int found, void *arg)
 }
 
 int
-block_clear(const struct sockaddr *sa)
+block_clear(const struct sockaddr *sa, unsigned bits)
 {
 	unsigned char key[STORE_KEY_MAX];
 	struct block_rec r;
+	struct prefixes p;
+	size_t klen = hand_key(key, sa, bits, ctl_conf->rate_net6), skip;
 
-	return store_update(key, block_key(key, sa, ctl_conf->rate_net6), &r,
-	    sizeof(r), lift, NULL) == STORE_OK ? 0 : -1;
+	if (key_addr(key, klen, &skip) == 0)
+		return -1;
+	if (key[0] != KIND_NETBLOCK)
+		return store_update(key, klen, &r, sizeof(r), lift, NULL) ==
+		    STORE_OK ? 0 : -1;
+	if (store_delete(key, klen) == STORE_FAIL)
+		return -1;
+	return store_update(prefixes_key, sizeof(prefixes_key), &p, sizeof(p),
+	    recount, NULL) == STORE_OK ? 0 : -1;
+}
+
+int
+block_admin_check(const struct sockaddr *sa, struct block_hit *hit)
+{
+	return find(sa, ctl_conf->rate_net6, hit);
 }
 
 struct listing {
@@ -215,30 +430,26 @@ print_block(const void *key, size_t klen, const void *val, size_t vlen,
 {
 	const struct block_rec *r = val;
 	struct listing *l = arg;
-	char ip[INET6_ADDRSTRLEN], net[INET6_ADDRSTRLEN + 8];
+	char net[INET6_ADDRSTRLEN + 8];
+	long long left;
+	size_t skip;
+	int v4;
 
-	(void)key;
-	(void)klen;
-	if (vlen != sizeof(*r) || r->until <= l->now)
+	if (vlen != sizeof(*r) || r->until <= l->now ||
+	    key_addr(key, klen, &skip) == 0)
 		return 1;
-	(void)inet_ntop((int)r->family, r->addr, ip, sizeof(ip));
-	if (r->family == AF_INET6)
-		(void)snprintf(net, sizeof(net), "%s/%u", ip,
-		    ctl_conf->rate_net6);
-	else
-		(void)snprintf(net, sizeof(net), "%s", ip);
+	v4 = klen == skip + 4;
+	key_name(key, klen, ctl_conf->rate_net6, net, sizeof(net));
+	left = (long long)(r->until - l->now);
 	if (strcmp(l->format, "nft") == 0)
 		fprintf(l->out, "add element inet moat %s { %s timeout "
-		    "%llds }\n", r->family == AF_INET ? "blocked4" :
-		    "blocked6", net, (long long)(r->until - l->now));
+		    "%llds }\n", v4 ? "blocked4" : "blocked6", net, left);
 	else if (strcmp(l->format, "ipset") == 0)
-		fprintf(l->out, "add %s %s timeout %lld\n", r->family ==
-		    AF_INET ? "moat-blocked4" : "moat-blocked6", net,
-		    (long long)(r->until - l->now));
+		fprintf(l->out, "add %s %s timeout %lld\n", v4 ?
+		    "moat-blocked4" : "moat-blocked6", net, left);
 	else
-		fprintf(l->out, "%-24s %8llds  %u  %.*s\n", net,
-		    (long long)(r->until - l->now), r->offences,
-		    (int)sizeof(r->reason), r->reason);
+		fprintf(l->out, "%-24s %8llds  %u  %.*s\n", net, left,
+		    r->offences, (int)sizeof(r->reason), r->reason);
 	return 1;
 }
 
@@ -250,7 +461,10 @@ block_list(FILE *out, const char *format)
 	if (strcmp(format, "plain") == 0)
 		fprintf(out, "%-24s %9s  %s  %s\n", "address", "left",
 		    "offences", "reason");
-	return store_each(KIND_BLOCK, print_block, &l) == STORE_OK ? 0 : -1;
+	if (store_each(KIND_BLOCK, print_block, &l) != STORE_OK ||
+	    store_each(KIND_NETBLOCK, print_block, &l) != STORE_OK)
+		return -1;
+	return 0;
 }
 
 void

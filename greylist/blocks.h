@@ -7,17 +7,24 @@
  * client for block_time, doubled at each new offence up to
  * block_time_max; a blocked client is closed at accept before any byte
  * (block_action = drop) or gets 554 there (reject).  moatctl blocks and
- * unblocks by hand.  Everything lives in the shared store; a store that
- * fails blocks nobody.
+ * unblocks by hand, a client or a whole network (ADDRESS/LEN, any
+ * length but 0); a network is blocked by hand only, never scored, and
+ * its record is swept once it has expired (a client's is kept: it
+ * remembers the offences).  The check at accept is one read
+ * transaction: the client's record, then one read per prefix length
+ * some network block uses.  Everything lives in the shared store; a
+ * store that fails blocks nobody.
  */
 #ifndef MOAT_BLOCKS_H
 #define MOAT_BLOCKS_H
 
 #include <sys/socket.h>
+#include <netinet/in.h>
 
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "../conf/conf.h"
 
@@ -26,14 +33,29 @@ enum block_event {
 	BLOCK_PREGREET, BLOCK_EVENTS
 };
 
+/* What block_check found. */
+struct block_hit {
+	char	reason[48];
+	char	net[INET6_ADDRSTRLEN + 4];	/* ADDRESS or ADDRESS/LEN */
+};
+
 /* Score one event; the `block` log line when it blocks the client. */
 void	block_event(const struct sockaddr *, enum block_event);
-/* 1 when the client is blocked now (why: the reason recorded). */
-int	block_check(const struct sockaddr *, char *why, size_t whysize);
+/* 1 when the client is blocked now, by its own record or a network's. */
+int	block_check(const struct sockaddr *, struct block_hit *);
+/* Forget network blocks that have expired (a bounded walk). */
+void	block_sweep(time_t now);
 
-/* moatctl: block for seconds (0: block_time), unblock, list. */
-int	block_set(const struct sockaddr *, unsigned seconds, const char *why);
-int	block_clear(const struct sockaddr *);
+/*
+ * moatctl: block the network sa/bits for seconds (0: block_time), lift
+ * its block, list.  bits is a client's own length (32, rate_net6) for
+ * the client's record; sa has no bits set past it.
+ */
+int	block_set(const struct sockaddr *, unsigned bits, unsigned seconds,
+	    const char *why);
+int	block_clear(const struct sockaddr *, unsigned bits);
+/* moatctl: block_check with the configuration below. */
+int	block_admin_check(const struct sockaddr *, struct block_hit *);
 /* format: "plain", "nft" (add element commands) or "ipset". */
 int	block_list(FILE *, const char *format);
 /* moatctl: the configuration the calls above use. */

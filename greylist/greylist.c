@@ -467,4 +467,5 @@ greylist_tick(time_t now)
 	(void)store_sweep(KIND_TRIPLET, SWEEP_MAX, triplet_done, &t);
 	(void)store_sweep(KIND_AWL, SWEEP_MAX, awl_done, &t);
 	rate_sweep();
+	block_sweep(now);
 }

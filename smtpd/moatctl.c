@@ -9,7 +9,7 @@
  *	moatctl [-f CONF] dnsbl				DNS list figures
  *	moatctl [-f CONF] greylist [list | stats | allow|delete NET SENDER RCPT]
  *	moatctl [-f CONF] rates IP			a client's rate buckets
- *	moatctl [-f CONF] block IP [DURATION [REASON]] | unblock IP
+ *	moatctl [-f CONF] block IP[/LEN] [DURATION [REASON]] | unblock IP[/LEN]
  *	moatctl [-f CONF] blocks [plain|nft|ipset]	the block list
  *
  * Each command is one row of ctl_cmds[]; a new command is a new row and
@@ -52,6 +52,7 @@
 #include "../dnsbl/zonestats.h"
 #include "../greylist/admin.h"
 #include "../greylist/blocks.h"
+#include "../greylist/netkey.h"
 #include "../greylist/rates.h"
 #include "../queue/maildir.h"
 #include "buf.h"
@@ -103,11 +104,13 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "through, forget one", cmd_greylist },
 	{ "rates", "IP", "what the rate limits count for a client",
 	    cmd_rates },
-	{ "block", "IP [DURATION [REASON]]", "block a client (default "
-	    "block_time)", cmd_block },
-	{ "unblock", "IP", "lift a client's block", cmd_unblock },
-	{ "blocks", "[plain | nft | ipset]", "the blocked clients, or "
-	    "commands loading them into a firewall set", cmd_blocks },
+	{ "block", "IP[/LEN] [DURATION [REASON]]", "block a client, or "
+	    "every client in a network (default block_time)", cmd_block },
+	{ "unblock", "IP[/LEN]", "lift a client's or a network's block",
+	    cmd_unblock },
+	{ "blocks", "[plain | nft | ipset]", "the blocked clients and "
+	    "networks, or commands loading them into a firewall set",
+	    cmd_blocks },
 };
 
 #define NCMDS	(sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
@@ -718,16 +721,63 @@ parse_ip(const char *text, struct sockaddr_storage *ss)
 	return 0;
 }
 
+/*
+ * IP or IP/LEN.  A bare IP is a client as moatd keys it (IPv4 /32, IPv6
+ * its rate_net6 prefix).  LEN is 1 to 32 (IPv4) or 128 (IPv6): /0 would
+ * block the world.  An address with bits set past LEN is refused rather
+ * than masked: 10.1.2.3/24 may be a typo for /32 as well as for
+ * 10.1.2.0/24, and the two block very different numbers of clients.
+ */
+static int
+parse_net(const char *text, unsigned net6, struct sockaddr_storage *ss,
+    unsigned *bits)
+{
+	const char *slash = strchr(text, '/');
+	size_t alen = slash ? (size_t)(slash - text) : strlen(text), n;
+	char addr[INET6_ADDRSTRLEN], *end;
+	unsigned char a[16], net[16];
+	unsigned long len, max;
+
+	if (alen >= sizeof(addr)) {
+		warnx_("%s: not an IP address", text);
+		return -1;
+	}
+	memcpy(addr, text, alen);
+	addr[alen] = '\0';
+	if (parse_ip(addr, ss) == -1)
+		return -1;
+	max = ss->ss_family == AF_INET ? 32 : 128;
+	*bits = ss->ss_family == AF_INET ? 32 : net6;
+	if (slash == NULL)
+		return 0;
+	len = strtoul(slash + 1, &end, 10);
+	if (slash[1] < '0' || slash[1] > '9' || *end != '\0' || len == 0 ||
+	    len > max) {
+		warnx_("%s: the prefix length must be 1 to %lu", text, max);
+		return -1;
+	}
+	n = netkey((struct sockaddr *)ss, max, max, a);
+	(void)netkey((struct sockaddr *)ss, len, len, net);
+	if (memcmp(a, net, n) != 0) {
+		(void)inet_ntop(ss->ss_family, net, addr, sizeof(addr));
+		warnx_("%s: bits set past /%lu (the network is %s/%lu)", text,
+		    len, addr, len);
+		return -1;
+	}
+	*bits = (unsigned)len;
+	return 0;
+}
+
 static int
 cmd_block(struct ctl *ctl, int argc, char **argv)
 {
 	struct sockaddr_storage ss;
-	unsigned seconds = 0;
+	unsigned seconds = 0, bits;
 	int rc;
 
 	if (argc < 2 || argc > 4)
 		usage();
-	if (parse_ip(argv[1], &ss) == -1)
+	if (parse_net(argv[1], ctl->conf.rate_net6, &ss, &bits) == -1)
 		return EXIT_USAGE;
 	if (argc >= 3 && (conf_parse_duration(argv[2], &seconds) == -1 ||
 	    seconds == 0)) {
@@ -737,8 +787,8 @@ cmd_block(struct ctl *ctl, int argc, char **argv)
 	if ((rc = grey_admin_open(&ctl->conf)) != 0)
 		return rc;
 	block_admin_conf(&ctl->conf);
-	if (block_set((struct sockaddr *)&ss, seconds, argc == 4 ? argv[3] :
-	    "by hand") == -1)
+	if (block_set((struct sockaddr *)&ss, bits, seconds, argc == 4 ?
+	    argv[3] : "by hand") == -1)
 		return EXIT_USAGE;
 	printf("blocked: %s\n", argv[1]);
 	return 0;
@@ -748,18 +798,23 @@ static int
 cmd_unblock(struct ctl *ctl, int argc, char **argv)
 {
 	struct sockaddr_storage ss;
+	struct block_hit hit;
+	unsigned bits;
 	int rc;
 
 	if (argc != 2)
 		usage();
-	if (parse_ip(argv[1], &ss) == -1)
+	if (parse_net(argv[1], ctl->conf.rate_net6, &ss, &bits) == -1)
 		return EXIT_USAGE;
 	if ((rc = grey_admin_open(&ctl->conf)) != 0)
 		return rc;
 	block_admin_conf(&ctl->conf);
-	if (block_clear((struct sockaddr *)&ss) == -1)
+	if (block_clear((struct sockaddr *)&ss, bits) == -1)
 		return EXIT_USAGE;
 	printf("unblocked: %s\n", argv[1]);
+	if (block_admin_check((struct sockaddr *)&ss, &hit))
+		printf("note: %.*s is still blocked by %s (%s)\n",
+		    (int)strcspn(argv[1], "/"), argv[1], hit.net, hit.reason);
 	return 0;
 }
 

@@ -373,17 +373,19 @@ worker_abort(const char *qid)
 }
 
 static void
-refuse_connection(int fd, const char *ip, const char *cls,
-    const char *reply)
+refuse_begin(struct kv *k, const char *ip, const char *cls)
 {
-	struct kv k;
+	kv_begin(k, "reject");
+	kv_str(k, "stage", "connect");
+	kv_str(k, "class", cls);
+	kv_str(k, "ip", ip);
+}
 
-	kv_begin(&k, "reject");
-	kv_str(&k, "stage", "connect");
-	kv_str(&k, "class", cls);
-	kv_str(&k, "ip", ip);
-	kv_str(&k, "reply", reply);
-	kv_emit(&k);
+static void
+refuse_end(int fd, struct kv *k, const char *reply)
+{
+	kv_str(k, "reply", reply);
+	kv_emit(k);
 	if (reply[0] != '\0') {
 		(void)!send(fd, reply, strlen(reply), MSG_NOSIGNAL |
 		    MSG_DONTWAIT);
@@ -392,18 +394,31 @@ refuse_connection(int fd, const char *ip, const char *cls,
 	close(fd);
 }
 
+static void
+refuse_connection(int fd, const char *ip, const char *cls,
+    const char *reply)
+{
+	struct kv k;
+
+	refuse_begin(&k, ip, cls);
+	refuse_end(fd, &k, reply);
+}
+
 /*
- * The block list's check, first of all and cheap (one read of the
- * store): a blocked client is closed before any byte (block_action =
- * drop) or told 554.  1 when it was.
+ * The block list's check, first of all and cheap (one read transaction
+ * of the store): a blocked client is closed before any byte
+ * (block_action = drop) or told 554.  The line names the block (the
+ * client, or the network it is in) and its reason.  1 when it was.
  */
 static int
 refuse_blocked(int fd, const struct sockaddr_storage *ss)
 {
-	char why[64], ip[INET6_ADDRSTRLEN], reply[400];
+	char ip[INET6_ADDRSTRLEN], reply[400];
+	struct block_hit hit;
 	const void *a;
+	struct kv k;
 
-	if (!block_check((const struct sockaddr *)ss, why, sizeof(why)))
+	if (!block_check((const struct sockaddr *)ss, &hit))
 		return 0;
 	a = ss->ss_family == AF_INET ?
 	    (const void *)&((const struct sockaddr_in *)ss)->sin_addr :
@@ -414,8 +429,11 @@ refuse_blocked(int fd, const struct sockaddr_storage *ss)
 	if (wk->conf->block_action == RATE_REJECT)
 		(void)snprintf(reply, sizeof(reply), "554 5.7.1 %s Your "
 		    "address is blocked for abuse (%s)", wk->conf->hostname,
-		    why);
-	refuse_connection(fd, ip, "blocked", reply);
+		    hit.reason);
+	refuse_begin(&k, ip, "blocked");
+	kv_str(&k, "block", hit.net);
+	kv_str(&k, "reason", hit.reason);
+	refuse_end(fd, &k, reply);
 	return 1;
 }
 

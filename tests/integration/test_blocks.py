@@ -1,0 +1,154 @@
+"""Network blocks by hand against the real daemon, from clients bound to
+their own 127.0.0.0/8 addresses: moatctl block IP/LEN closes every client
+inside the network at accept and none outside, unblock lifts it, a
+session already open goes on, bad prefixes are refused."""
+import socket
+import subprocess
+
+from harness import MOATCTL, Client, Moat, free_port
+
+
+def ctl(srv, *args):
+    return subprocess.run([MOATCTL, "-f", srv.conf_path, *args],
+                          capture_output=True, text=True, env=srv.env())
+
+
+def served(srv, ip):
+    c = Client(srv.port, source=ip)
+    code, _ = c.reply()
+    c.expect("QUIT", 221)
+    return code == 220
+
+
+def dropped(srv, ip):
+    c = Client(srv.port, source=ip)
+    c.sock.settimeout(5)
+    try:
+        return c.sock.recv(100) == b""
+    except ConnectionResetError:
+        return True
+
+
+def blocked_lines(srv):
+    return [kv for e, kv in srv.log_lines("reject") if kv.get("class") == "blocked"]
+
+
+def test_network_block_closes_every_client_inside_it():
+    srv = Moat(block_threshold="10")
+    try:
+        assert served(srv, "127.0.40.9")
+        p = ctl(srv, "block", "127.0.40.0/24", "2h", "spam-run")
+        assert p.returncode == 0 and "blocked: 127.0.40.0/24" in p.stdout, p
+        assert dropped(srv, "127.0.40.9"), "inside: closed before any byte"
+        assert dropped(srv, "127.0.40.200")
+        assert served(srv, "127.0.41.9"), "outside the /24"
+        assert served(srv, "127.0.39.255")
+        r = blocked_lines(srv)
+        assert [kv["ip"] for kv in r] == ["127.0.40.9", "127.0.40.200"], r
+        assert all(kv["block"] == "127.0.40.0/24" and kv["reason"] == "spam-run"
+                   and kv["stage"] == "connect" for kv in r), r
+        p = ctl(srv, "blocks")
+        line = [l for l in p.stdout.splitlines() if l.startswith("127.0.40.0/24 ")]
+        assert len(line) == 1 and "spam-run" in line[0], p.stdout
+        p = ctl(srv, "unblock", "127.0.40.0/24")
+        assert p.returncode == 0 and "unblocked: 127.0.40.0/24" in p.stdout, p
+        assert served(srv, "127.0.40.9"), "unblocked"
+        assert "127.0.40.0/24" not in ctl(srv, "blocks").stdout
+        assert len(blocked_lines(srv)) == 2
+    finally:
+        srv.close()
+
+
+def test_a_network_inside_a_wider_one_and_a_client_inside_both():
+    srv = Moat(block_threshold="10")
+    try:
+        for args in (("127.0.44.0/22", "1h", "wide"), ("127.0.45.0/24", "1h", "narrow"),
+                     ("127.0.45.7", "1h", "one")):
+            assert ctl(srv, "block", *args).returncode == 0
+        for ip in ("127.0.44.1", "127.0.45.7", "127.0.45.8", "127.0.47.255"):
+            assert dropped(srv, ip), ip
+        assert served(srv, "127.0.48.1")
+        r = {kv["ip"]: kv["block"] for kv in blocked_lines(srv)}
+        assert r == {"127.0.44.1": "127.0.44.0/22", "127.0.45.7": "127.0.45.7",
+                     "127.0.45.8": "127.0.45.0/24", "127.0.47.255": "127.0.44.0/22"}, r
+        p = ctl(srv, "unblock", "127.0.45.0/24")
+        assert p.returncode == 0
+        assert "127.0.45.0 is still blocked by 127.0.44.0/22 (wide)" in p.stdout, p
+        assert dropped(srv, "127.0.45.8"), "the /22 holds"
+        assert ctl(srv, "unblock", "127.0.44.0/22").returncode == 0
+        assert served(srv, "127.0.45.8")
+        assert dropped(srv, "127.0.45.7"), "the client's own block holds"
+    finally:
+        srv.close()
+
+
+def test_network_block_leaves_an_open_session_alone():
+    srv = Moat(block_threshold="10")
+    try:
+        c = Client(srv.port, source="127.0.42.5")
+        assert c.reply()[0] == 220
+        c.expect("EHLO client.remote.example", 250)
+        assert ctl(srv, "block", "127.0.42.0/24").returncode == 0
+        c.expect("MAIL FROM:<sender@remote.example>", 250)
+        c.expect("RCPT TO:<alice@example.test>", 250)
+        c.expect("DATA", 354)
+        c.send("Subject: before the block\r\n\r\nhello\r\n.\r\n")
+        code, text = c.reply()
+        assert code == 250, text
+        c.expect("QUIT", 221)
+        srv.wait_messages("alice", 1)
+        assert dropped(srv, "127.0.42.5"), "the next connection is refused"
+        assert "by hand" in ctl(srv, "blocks").stdout
+    finally:
+        srv.close()
+
+
+def test_bad_prefixes_are_refused():
+    srv = Moat(block_threshold="10")
+    try:
+        for net, why in (("127.0.43.0/33", "prefix length must be 1 to 32"),
+                         ("127.0.43.0/0", "prefix length must be 1 to 32"),
+                         ("127.0.43.0/", "prefix length must be 1 to 32"),
+                         ("127.0.43.0/x", "prefix length must be 1 to 32"),
+                         ("::/129", "prefix length must be 1 to 128"),
+                         ("127.0.43.9/24", "bits set past /24 (the network is "
+                                           "127.0.43.0/24)"),
+                         ("127.0.43/24", "not an IP address")):
+            p = ctl(srv, "block", net)
+            assert p.returncode != 0 and why in p.stderr, (net, p)
+            p = ctl(srv, "unblock", net)
+            assert p.returncode != 0 and why in p.stderr, (net, p)
+        assert ctl(srv, "blocks", "xml").returncode != 0
+        assert served(srv, "127.0.43.9")
+        assert ctl(srv, "blocks").stdout.count("\n") == 1, "only the header"
+    finally:
+        srv.close()
+
+
+def test_ipv6_network_block():
+    port6 = free_port()
+    srv = Moat(start=False, block_threshold="10", block_action="reject")
+    srv.conf["listen"] = [f"127.0.0.1:{srv.port}", f"[::1]:{port6}"]
+    srv.write_conf()
+
+    def client6():
+        c = Client.__new__(Client)
+        c.sock = socket.create_connection(("::1", port6), timeout=10)
+        c.buf = b""
+        c.tls = None
+        return c, c.reply()
+    try:
+        srv.start()
+        assert ctl(srv, "block", "::/120", "1h", "v6-run").returncode == 0
+        c, (code, text) = client6()
+        assert code == 554 and "blocked for abuse (v6-run)" in text[0], text
+        assert c.closed()
+        r = blocked_lines(srv)
+        assert len(r) == 1 and r[0]["ip"] == "::1" and r[0]["block"] == "::/120", r
+        assert served(srv, "127.0.0.1"), "IPv4 is another family"
+        assert ctl(srv, "unblock", "::/120").returncode == 0
+        c, (code, _) = client6()
+        assert code == 220
+        c.expect("QUIT", 221)
+    finally:
+        srv.close()
