@@ -29,6 +29,7 @@
 #define KIND_PREFIXES	'P'
 #define SCORE_MEMORY	86400		/* points older than this are gone */
 #define SWEEP_MAX	2000		/* records looked at per sweep */
+#define IPSET_TIMEOUT_MAX 2147483	/* seconds: ipset refuses more */
 
 struct block_rec {
 	int64_t		score_at;	/* the first point of the score */
@@ -422,6 +423,7 @@ struct listing {
 	FILE		*out;
 	const char	*format;
 	int64_t		 now;
+	size_t		 alen;		/* this walk's family: 4 or 16 */
 };
 
 static int
@@ -433,37 +435,63 @@ print_block(const void *key, size_t klen, const void *val, size_t vlen,
 	char net[INET6_ADDRSTRLEN + 8];
 	long long left;
 	size_t skip;
-	int v4;
+	int v4 = l->alen == 4;
 
 	if (vlen != sizeof(*r) || r->until <= l->now ||
-	    key_addr(key, klen, &skip) == 0)
+	    key_addr(key, klen, &skip) != l->alen)
 		return 1;
-	v4 = klen == skip + 4;
 	key_name(key, klen, ctl_conf->rate_net6, net, sizeof(net));
 	left = (long long)(r->until - l->now);
 	if (strcmp(l->format, "nft") == 0)
 		fprintf(l->out, "add element inet moat %s { %s timeout "
 		    "%llds }\n", v4 ? "blocked4" : "blocked6", net, left);
 	else if (strcmp(l->format, "ipset") == 0)
-		fprintf(l->out, "add %s %s timeout %lld\n", v4 ?
-		    "moat-blocked4" : "moat-blocked6", net, left);
+		fprintf(l->out, "add %s %s timeout %lld -exist\n", v4 ?
+		    "moat-blocked4" : "moat-blocked6", net,
+		    left < IPSET_TIMEOUT_MAX ? left : IPSET_TIMEOUT_MAX);
 	else
 		fprintf(l->out, "%-24s %8llds  %u  %.*s\n", net, left,
 		    r->offences, (int)sizeof(r->reason), r->reason);
 	return 1;
 }
 
+/* The sets, made if missing, so the output loads on a fresh machine;
+ * auto-merge lets a set hold a block inside another. */
+static void
+print_sets(FILE *out, const char *format)
+{
+	if (strcmp(format, "nft") == 0)
+		fputs("add table inet moat\n"
+		    "add set inet moat blocked4 { type ipv4_addr; "
+		    "flags interval, timeout; auto-merge; }\n"
+		    "add set inet moat blocked6 { type ipv6_addr; "
+		    "flags interval, timeout; auto-merge; }\n", out);
+	else if (strcmp(format, "ipset") == 0)
+		fputs("create moat-blocked4 hash:net family inet timeout 0 "
+		    "-exist\n"
+		    "create moat-blocked6 hash:net family inet6 timeout 0 "
+		    "-exist\n", out);
+	else
+		fprintf(out, "%-24s %9s  %s  %s\n", "address", "left",
+		    "offences", "reason");
+}
+
+/*
+ * The IPv4 blocks first, then the IPv6: nft 1.0.6 refuses a batch that
+ * goes back to a set with auto-merge after adding to another one.
+ */
 int
 block_list(FILE *out, const char *format)
 {
-	struct listing l = { out, format, time(NULL) };
+	static const unsigned char kinds[] = { KIND_BLOCK, KIND_NETBLOCK };
+	struct listing l = { out, format, time(NULL), 4 };
+	size_t i;
 
-	if (strcmp(format, "plain") == 0)
-		fprintf(out, "%-24s %9s  %s  %s\n", "address", "left",
-		    "offences", "reason");
-	if (store_each(KIND_BLOCK, print_block, &l) != STORE_OK ||
-	    store_each(KIND_NETBLOCK, print_block, &l) != STORE_OK)
-		return -1;
+	print_sets(out, format);
+	for (l.alen = 4; l.alen <= 16; l.alen += 12)
+		for (i = 0; i < sizeof(kinds); i++)
+			if (store_each(kinds[i], print_block, &l) != STORE_OK)
+				return -1;
 	return 0;
 }
 

@@ -56,7 +56,10 @@ int	block_set(const struct sockaddr *, unsigned bits, unsigned seconds,
 int	block_clear(const struct sockaddr *, unsigned bits);
 /* moatctl: block_check with the configuration below. */
 int	block_admin_check(const struct sockaddr *, struct block_hit *);
-/* format: "plain", "nft" (add element commands) or "ipset". */
+/*
+ * format: "plain"; "nft": commands for nft -f, the table and sets first;
+ * "ipset": lines for ipset restore, the sets first.
+ */
 int	block_list(FILE *, const char *format);
 /* moatctl: the configuration the calls above use. */
 void	block_admin_conf(const struct conf *);

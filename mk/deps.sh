@@ -4,7 +4,8 @@
 set -e
 
 PKGS="build-essential pkg-config libssl-dev libc-ares-dev liblmdb-dev
- libcdb-dev tinycdb openssl python3 swaks clang iproute2 rbldnsd dnsmasq-base"
+ libcdb-dev tinycdb openssl python3 swaks clang iproute2 rbldnsd dnsmasq-base
+ nftables ipset"
 
 missing=""
 for p in $PKGS; do

@@ -9,8 +9,9 @@
  *	moatctl [-f CONF] dnsbl				DNS list figures
  *	moatctl [-f CONF] greylist [list | stats | allow|delete NET SENDER RCPT]
  *	moatctl [-f CONF] rates IP			a client's rate buckets
- *	moatctl [-f CONF] block IP[/LEN] [DURATION [REASON]] | unblock IP[/LEN]
- *	moatctl [-f CONF] blocks [plain|nft|ipset]	the block list
+ *	moatctl [-f CONF] block IP[/LEN] [DURATION [REASON]]	block by hand
+ *	moatctl [-f CONF] unblock IP[/LEN]		lift a block
+ *	moatctl [-f CONF] blocks [[--format] plain|nft|ipset]	the block list
  *
  * Each command is one row of ctl_cmds[]; a new command is a new row and
  * a function.  The config is read for every command: it says which file
@@ -108,8 +109,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "every client in a network (default block_time)", cmd_block },
 	{ "unblock", "IP[/LEN]", "lift a client's or a network's block",
 	    cmd_unblock },
-	{ "blocks", "[plain | nft | ipset]", "the blocked clients and "
-	    "networks, or commands loading them into a firewall set",
+	{ "blocks", "[[--format] plain | nft | ipset]", "the blocked clients "
+	    "and networks, or commands loading them into firewall sets",
 	    cmd_blocks },
 };
 
@@ -821,11 +822,17 @@ cmd_unblock(struct ctl *ctl, int argc, char **argv)
 static int
 cmd_blocks(struct ctl *ctl, int argc, char **argv)
 {
-	const char *format = argc == 2 ? argv[1] : "plain";
+	const char *format = "plain";
 	int rc;
 
-	if (argc > 2 || (strcmp(format, "plain") != 0 &&
-	    strcmp(format, "nft") != 0 && strcmp(format, "ipset") != 0))
+	if (argc == 3 && strcmp(argv[1], "--format") == 0)
+		format = argv[2];
+	else if (argc == 2)
+		format = argv[1];
+	else if (argc != 1)
+		usage();
+	if (strcmp(format, "plain") != 0 && strcmp(format, "nft") != 0 &&
+	    strcmp(format, "ipset") != 0)
 		usage();
 	if ((rc = grey_admin_open(&ctl->conf)) != 0)
 		return rc;

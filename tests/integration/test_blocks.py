@@ -1,11 +1,18 @@
 """Network blocks by hand against the real daemon, from clients bound to
 their own 127.0.0.0/8 addresses: moatctl block IP/LEN closes every client
 inside the network at accept and none outside, unblock lifts it, a
-session already open goes on, bad prefixes are refused."""
+session already open goes on, bad prefixes are refused; the nft and
+ipset formats of moatctl blocks load into a firewall (checked in a
+network namespace of their own)."""
+import os
+import re
+import shlex
+import shutil
 import socket
 import subprocess
+import tempfile
 
-from harness import MOATCTL, Client, Moat, free_port
+from harness import MOATCTL, Client, Moat, free_port, send_message
 
 
 def ctl(srv, *args):
@@ -118,7 +125,8 @@ def test_bad_prefixes_are_refused():
             assert p.returncode != 0 and why in p.stderr, (net, p)
             p = ctl(srv, "unblock", net)
             assert p.returncode != 0 and why in p.stderr, (net, p)
-        assert ctl(srv, "blocks", "xml").returncode != 0
+        assert ctl(srv, "blocks", "--format", "xml").returncode != 0
+        assert ctl(srv, "blocks", "--format").returncode != 0
         assert served(srv, "127.0.43.9")
         assert ctl(srv, "blocks").stdout.count("\n") == 1, "only the header"
     finally:
@@ -151,4 +159,92 @@ def test_ipv6_network_block():
         assert code == 220
         c.expect("QUIT", 221)
     finally:
+        srv.close()
+
+
+# ---- the firewall formats ----
+
+def netns_ok():
+    """Why a throwaway network namespace cannot be had here, or None."""
+    if shutil.which("unshare") is None:
+        return "no unshare"
+    p = subprocess.run(["unshare", "-n", "true"], capture_output=True, text=True)
+    return None if p.returncode == 0 else "unshare -n: " + p.stderr.strip()
+
+
+def in_netns(script):
+    """Run a shell script in a new, empty network namespace: nothing it
+    loads touches this machine's firewall."""
+    return subprocess.run(["unshare", "-n", "sh", "-c", script],
+                          capture_output=True, text=True, timeout=60)
+
+
+def no_timeouts(text):
+    return re.sub(r"timeout \d+", "timeout N", text)
+
+
+def test_nft_and_ipset_formats_load_into_fresh_sets():
+    srv = Moat(block_threshold="10")
+    tmp = tempfile.mkdtemp(prefix="moat-fw-")
+    try:
+        for args in (("192.0.2.0/24", "2h"), ("192.0.2.7", "1h"),
+                     ("198.51.100.0/22", "30d"), ("2001:db8::/48", "1h"),
+                     ("2001:db8:0:1::9", "1h"), ("2001:db8:5::7/128", "1h")):
+            assert ctl(srv, "block", *args).returncode == 0, args
+        nft = ctl(srv, "blocks", "--format", "nft").stdout
+        lines = nft.splitlines()
+        assert lines[:3] == [
+            "add table inet moat",
+            "add set inet moat blocked4 { type ipv4_addr; flags interval, timeout; auto-merge; }",
+            "add set inet moat blocked6 { type ipv6_addr; flags interval, timeout; auto-merge; }",
+        ], nft
+        elems = [re.match(r"add element inet moat (blocked[46]) \{ (\S+) timeout (\d+)s \}$", l)
+                 for l in lines[3:]]
+        assert all(elems), nft
+        got = [(m.group(1), m.group(2)) for m in elems]
+        assert sorted(got) == sorted([
+            ("blocked4", "192.0.2.0/24"), ("blocked4", "192.0.2.7"),
+            ("blocked4", "198.51.100.0/22"), ("blocked6", "2001:db8::/48"),
+            ("blocked6", "2001:db8:0:1::/64"), ("blocked6", "2001:db8:5::7/128")]), got
+        assert [s for s, _ in got] == sorted(s for s, _ in got), "one set, then the other"
+        left = {m.group(2): int(m.group(3)) for m in elems}
+        assert 30 * 86400 - 5 < left["198.51.100.0/22"] <= 30 * 86400, left
+        assert no_timeouts(ctl(srv, "blocks", "nft").stdout) == no_timeouts(nft), \
+            "the bare word still works"
+
+        ipset = ctl(srv, "blocks", "--format", "ipset").stdout
+        lines = ipset.splitlines()
+        assert lines[:2] == ["create moat-blocked4 hash:net family inet timeout 0 -exist",
+                             "create moat-blocked6 hash:net family inet6 timeout 0 -exist"], ipset
+        assert "add moat-blocked4 198.51.100.0/22 timeout 2147483 -exist" in lines, \
+            "ipset's longest timeout"
+        assert any(l.startswith("add moat-blocked6 2001:db8:0:1::/64 timeout ") for l in lines)
+        assert no_timeouts(ctl(srv, "blocks", "ipset").stdout) == no_timeouts(ipset)
+
+        with open(os.path.join(tmp, "blocks.nft"), "w") as f:
+            f.write(nft)
+        with open(os.path.join(tmp, "blocks.ipset"), "w") as f:
+            f.write(ipset)
+        why = netns_ok()
+        if why is not None:
+            print(f"  (not loaded into a firewall: {why})")
+            return
+        nftf = shlex.quote(os.path.join(tmp, "blocks.nft"))
+        ipsetf = shlex.quote(os.path.join(tmp, "blocks.ipset"))
+        if shutil.which("nft") is not None:
+            p = in_netns(f"nft -c -f {nftf} && nft -f {nftf} && nft -f {nftf} && "
+                         "nft list set inet moat blocked4")
+            assert p.returncode == 0, p
+            assert "192.0.2.0/24" in p.stdout and "198.51.100.0/22" in p.stdout, p.stdout
+        else:
+            print("  (nft is not installed: make deps installs nftables)")
+        if shutil.which("ipset") is not None:
+            p = in_netns(f"ipset restore < {ipsetf} && ipset restore < {ipsetf} && "
+                         "ipset list moat-blocked6")
+            assert p.returncode == 0, p
+            assert "2001:db8::/48 timeout" in p.stdout, p.stdout
+        else:
+            print("  (ipset is not installed: make deps installs ipset)")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
         srv.close()

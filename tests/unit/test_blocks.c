@@ -2,7 +2,7 @@
  * test_blocks: the block list on a real store: blocks by hand on clients
  * and networks, what block_check finds for addresses inside and outside
  * them, unblocking (and the lengths counted again), the sweep of
- * expired networks, and the list.
+ * expired networks, and the firewall formats of the list.
  */
 #include <sys/socket.h>
 #include <arpa/inet.h>
@@ -172,20 +172,33 @@ list(const char *format)
 	return text;
 }
 
+static int
+starts(const char *text, const char *prefix)
+{
+	return strncmp(text, prefix, strlen(prefix)) == 0;
+}
+
 static void
 test_list(void)
 {
-	char *nft, *ipset, *plain;
+	char *nft, *ipset, *plain, *v4, *v6;
 
 	CHECK(set("10.1.2.0", 24, 7200, "spam-run") == 0, "block /24");
 	nft = list("nft");
 	ipset = list("ipset");
 	plain = list("plain");
-	CHECK(strstr(nft, "add element inet moat blocked4 { 10.1.2.0/24 "
-	    "timeout 7") != NULL, "%s", nft);
-	CHECK(strstr(nft, "add element inet moat blocked6 { 2001:db8::/48 "
-	    "timeout ") != NULL, "%s", nft);
+	CHECK(starts(nft, "add table inet moat\n"
+	    "add set inet moat blocked4 { type ipv4_addr; flags interval, "
+	    "timeout; auto-merge; }\n"), "%s", nft);
+	v4 = strstr(nft, "add element inet moat blocked4 { 10.1.2.0/24 "
+	    "timeout 7");
+	v6 = strstr(nft, "add element inet moat blocked6 { 2001:db8::/48 "
+	    "timeout ");
+	CHECK(v4 != NULL && v6 != NULL && v4 < v6, "%s", nft);
 	CHECK(strstr(nft, "2001:db8:5::7/128 timeout") != NULL, "%s", nft);
+	CHECK(starts(ipset, "create moat-blocked4 hash:net family inet "
+	    "timeout 0 -exist\ncreate moat-blocked6 hash:net family inet6 "
+	    "timeout 0 -exist\n"), "%s", ipset);
 	CHECK(strstr(ipset, "add moat-blocked4 10.1.2.0/24 timeout 7") !=
 	    NULL, "%s", ipset);
 	CHECK(strstr(ipset, "add moat-blocked6 2001:db8:6::/64 timeout ") !=
