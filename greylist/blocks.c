@@ -28,6 +28,7 @@
 #define KIND_NETBLOCK	'N'
 #define KIND_PREFIXES	'P'
 #define SCORE_MEMORY	86400		/* points older than this are gone */
+#define OFFENCE_MEMORY	(30 * 86400)	/* past blocks count this long */
 #define SWEEP_MAX	2000		/* records looked at per sweep */
 #define IPSET_TIMEOUT_MAX 2147483	/* seconds: ipset refuses more */
 
@@ -297,12 +298,27 @@ net_expired(const void *val, size_t vlen, void *arg)
 	return vlen != sizeof(*r) || r->until <= *(const int64_t *)arg;
 }
 
+/* A client record with nothing left to remember: no block, no fresh
+ * score, no block in the last OFFENCE_MEMORY to make the next longer. */
+static int
+client_done(const void *val, size_t vlen, void *arg)
+{
+	const struct block_rec *r = val;
+	int64_t now = *(const int64_t *)arg;
+
+	if (vlen != sizeof(*r))
+		return 1;
+	return r->until <= now && now - r->score_at > SCORE_MEMORY &&
+	    (r->offences == 0 || now - r->until > OFFENCE_MEMORY);
+}
+
 void
 block_sweep(time_t now)
 {
 	int64_t t = now;
 
 	(void)store_sweep(KIND_NETBLOCK, SWEEP_MAX, net_expired, &t);
+	(void)store_sweep(KIND_BLOCK, SWEEP_MAX, client_done, &t);
 }
 
 /* ---- by hand (moatctl) ---- */

@@ -9,8 +9,9 @@
  * (block_action = drop) or gets 554 there (reject).  moatctl blocks and
  * unblocks by hand, a client or a whole network (ADDRESS/LEN, any
  * length but 0); a network is blocked by hand only, never scored, and
- * its record is swept once it has expired (a client's is kept: it
- * remembers the offences).  The check at accept is one read
+ * its record is swept once it has expired.  A client's record is kept
+ * while it may still matter: a block, a score, or a block in the last
+ * 30 days that makes the next one longer.  The check at accept is one read
  * transaction: the client's record, then one read per prefix length
  * some network block uses.  Everything lives in the shared store; a
  * store that fails blocks nobody.

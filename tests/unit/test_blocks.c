@@ -144,6 +144,23 @@ test_unblock(void)
 	CHECK(clear("10.9.0.0", 16) == 0, "unblocking nothing is no error");
 }
 
+static int
+count_one(const void *key, size_t klen, const void *val, size_t vlen,
+    void *arg)
+{
+	(*(size_t *)arg)++;
+	return 1;
+}
+
+static size_t
+client_records(void)
+{
+	size_t n = 0;
+
+	(void)store_each('B', count_one, &n);
+	return n;
+}
+
 static void
 test_sweep(void)
 {
@@ -158,6 +175,16 @@ test_sweep(void)
 	CHECK(strcmp(check("2001:db8::1"), "2001:db8::/48") == 0,
 	    "not yet expired: kept");
 	CHECK(clear("10.6.0.1", 32) == 0, "unblock");
+	CHECK(client_records() > 0, "the unblocked client is remembered");
+}
+
+/* Last: it sweeps everything. */
+static void
+test_sweep_clients(void)
+{
+	block_sweep(time(NULL) + 40 * 86400);
+	CHECK(client_records() == 0, "a month later clients are forgotten: "
+	    "%zu", client_records());
 }
 
 static char *
@@ -240,6 +267,7 @@ main(void)
 	test_unblock();
 	test_sweep();
 	test_list();
+	test_sweep_clients();
 	store_close();
 	nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 	T_DONE();
