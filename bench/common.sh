@@ -120,6 +120,7 @@ queue_user = moatq
 chroot = ../empty
 spool = ../spool
 mail_root = ../mail
+state_db = ../db
 domains = domains
 recipients = recipients
 max_sessions = 20000

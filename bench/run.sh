@@ -100,7 +100,7 @@ moat_setup() {
 	if [ "$GREYLIST" = 1 ]; then
 		# every RCPT goes through the store (no auto-allowlist)
 		printf '%s\n' 'greylist = yes' 'greylist_awl = 0' \
-		    'state_db = ../db' >>"$M/etc/moat.conf"
+		    >>"$M/etc/moat.conf"
 	fi
 	printf 'example.test\tOK\n' >"$M/etc/domains"
 	printf '%s\tmaildir:%s/\n' alice@example.test alice \

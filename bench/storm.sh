@@ -69,7 +69,7 @@ moat_start() {
 	chown -R moatq: "$M/spool" "$M/mail" || return 1
 	{
 	moat_conf_base | sed "s/^workers = 0$/workers = $WORKERS/"
-	printf '%s\n' 'state_db = ../db' 'conn_rate = 10/1m' \
+	printf '%s\n' 'conn_rate = 10/1m' \
 	    'block_threshold = 10' 'block_weight_rate = 2' \
 	    'block_action = drop'
 	} >"$M/etc/moat.conf"

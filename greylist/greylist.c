@@ -50,17 +50,8 @@ static const char *const result_names[] = {
 };
 
 int
-state_wanted(const struct conf *c)
-{
-	return c->greylist || c->conn_rate.n || c->msg_rate.n ||
-	    c->rcpt_rate.n || c->block_threshold;
-}
-
-int
 greylist_setup(const struct conf *c)
 {
-	if (!state_wanted(c))
-		return 0;
 	return store_open(c->state_db, c->state_db_size);
 }
 

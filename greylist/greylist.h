@@ -28,8 +28,6 @@
 enum grey_result { GREY_SKIP, GREY_NEW, GREY_EARLY, GREY_PASSED, GREY_AWL,
 	GREY_FAIL };
 
-/* Does the configuration keep state (greylisting, rate limits)? */
-int	state_wanted(const struct conf *);
 /* Worker start, before the chroot: open the store.  0 or -1 (logged:
  * greylisting then fails open). */
 int	greylist_setup(const struct conf *);

@@ -560,8 +560,7 @@ store_tick(time_t now, int force)
 	static time_t last;
 	int broken = limits_store_reported_broken();
 
-	if (!state_wanted(cf) ||
-	    (!broken && !force && now - last < STORE_SYNC_EVERY))
+	if (!broken && !force && now - last < STORE_SYNC_EVERY)
 		return;
 	last = now;
 	if (!store_maintain(cf->state_db, cf->state_db_size, broken))

@@ -248,3 +248,18 @@ def test_nft_and_ipset_formats_load_into_fresh_sets():
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         srv.close()
+
+
+def test_a_block_by_hand_works_with_nothing_else_set():
+    """No greylisting, no rate limit, no block_threshold: a block by hand
+    still closes the client at accept."""
+    srv = Moat()
+    try:
+        assert served(srv, "127.0.43.5")
+        p = ctl(srv, "block", "127.0.43.5", "1h", "by hand")
+        assert p.returncode == 0, p.stderr
+        assert dropped(srv, "127.0.43.5")
+        assert served(srv, "127.0.43.6")
+        assert blocked_lines(srv)[0]["ip"] == "127.0.43.5"
+    finally:
+        srv.close()
