@@ -55,6 +55,7 @@ enum conf_type {
 	CT_DNSWL,
 	CT_RHSBL,
 	CT_RATE,	/* N/PERIOD, or 0 */
+	CT_FILTER,	/* repeatable: NAME PATH [ARG...] */
 };
 
 struct conf_enum {
@@ -118,6 +119,12 @@ static const struct conf_enum rate_action_names[] = {
 static const struct conf_enum dns_action_names[] = {
 	{ "enforce", DNS_ENFORCE },
 	{ "log", DNS_LOG },
+	{ NULL, 0 },
+};
+
+static const struct conf_enum filter_failure_names[] = {
+	{ "tempfail", FILTER_FAIL_TEMPFAIL },
+	{ "accept", FILTER_FAIL_ACCEPT },
 	{ NULL, 0 },
 };
 
@@ -216,6 +223,12 @@ static const struct conf_key conf_keys[] = {
 	{ "block_weight_forged", CT_COUNT,	F(block_weight[2]), "5", 0, 1000000, NULL },
 	{ "block_weight_dictionary", CT_COUNT,	F(block_weight[3]), "10", 0, 1000000, NULL },
 	{ "block_weight_pregreet", CT_COUNT,	F(block_weight[4]), "10", 0, 1000000, NULL },
+
+	{ "filter",		CT_FILTER,	F(filters),	NULL, 0, 0, NULL },
+	{ "filter_user",	CT_STRING,	F(filter_user),	"moatf", 0, 0, NULL },
+	{ "filter_timeout",	CT_DURATION,	F(filter_timeout), "60s", 1, 3600, NULL },
+	{ "filter_failure",	CT_ENUM,	F(filter_failure), "tempfail", 0, 0, filter_failure_names },
+	{ "filter_max_procs",	CT_COUNT,	F(filter_max_procs), "16", 1, 1024, NULL },
 
 	{ "retry_min",		CT_DURATION,	F(retry_min),	"1m", 1, 30 * DAY, NULL },
 	{ "retry_max",		CT_DURATION,	F(retry_max),	"1h", 1, 30 * DAY, NULL },
@@ -392,6 +405,36 @@ set_zone(struct conf *c, enum dns_zone_kind kind, const char *val,
 	return 0;
 }
 
+static int
+set_filter(struct conf *c, const char *dir, const char *val, char *msg,
+    size_t msgsize)
+{
+	struct conf_filter *f = &c->filters[c->nfilters];
+	char path[CONF_PATH_MAX];
+	size_t i;
+
+	if (c->nfilters == CONF_FILTER_MAX) {
+		(void)snprintf(msg, msgsize, "more than %d filters",
+		    CONF_FILTER_MAX);
+		return -1;
+	}
+	if (conf_parse_filter(val, f, msg, msgsize) == -1)
+		return -1;
+	if (path_resolve(dir, f->path, path, sizeof(path)) == -1 ||
+	    strlcpy_ok(f->path, path, sizeof(f->path)) == -1) {
+		(void)snprintf(msg, msgsize, "path too long");
+		return -1;
+	}
+	for (i = 0; i < c->nfilters; i++)
+		if (strcmp(c->filters[i].name, f->name) == 0) {
+			(void)snprintf(msg, msgsize, "filter %s given twice",
+			    f->name);
+			return -1;
+		}
+	c->nfilters++;
+	return 0;
+}
+
 /* "N/PERIOD" (30/1m), or "0" for no limit. */
 static int
 set_rate(struct conf_rate *r, const char *val, char *msg, size_t msgsize)
@@ -511,6 +554,8 @@ conf_set(struct conf *c, const struct conf_key *k, const char *val,
 	case CT_RATE:
 		return set_rate((struct conf_rate *)(void *)field, val, msg,
 		    msgsize);
+	case CT_FILTER:
+		return set_filter(c, dir, val, msg, msgsize);
 	default:
 		return set_number(c, k, val, msg, msgsize);
 	}
@@ -576,7 +621,8 @@ static int
 key_repeats(const struct conf_key *k)
 {
 	return k->type == CT_LISTEN || k->type == CT_RESOLVER ||
-	    k->type == CT_DNSBL || k->type == CT_DNSWL || k->type == CT_RHSBL;
+	    k->type == CT_DNSBL || k->type == CT_DNSWL || k->type == CT_RHSBL ||
+	    k->type == CT_FILTER;
 }
 
 /* Other names of a key: the name the rate limits give it. */
@@ -888,6 +934,15 @@ print_key(const struct conf *c, const struct conf_key *k, FILE *fp)
 	case CT_RHSBL:
 		print_zones(c, k, fp);
 		return;
+	case CT_FILTER: {
+		char spec[CONF_PATH_MAX + 1200];
+
+		for (i = 0; i < c->nfilters; i++) {
+			conf_fmt_filter(&c->filters[i], spec, sizeof(spec));
+			fprintf(fp, "%s = %s\n", k->name, spec);
+		}
+		return;
+	}
 	case CT_RATE: {
 		const struct conf_rate *r = (const void *)field;
 

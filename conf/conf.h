@@ -22,6 +22,9 @@
 #define CONF_ZONE_MAX		32
 #define DNS_CODES_MAX		16
 #define DNS_TEXT_MAX		200
+#define CONF_FILTER_MAX		16
+#define CONF_FILTER_ARGS	16
+#define CONF_FILTER_NAME_MAX	32
 
 enum bare_lf_policy { BARE_LF_REJECT, BARE_LF_NORMALIZE };
 
@@ -38,6 +41,16 @@ enum dns_miss_action { DNS_MISS_TEMPFAIL, DNS_MISS_REJECT };
 enum sender_domain_policy { SENDER_DOMAIN_OFF, SENDER_DOMAIN_RESOLVABLE };
 enum greylist_key { GREYLIST_KEY_NETWORK, GREYLIST_KEY_PTR_DOMAIN };
 enum rate_action { RATE_REJECT, RATE_DROP };
+enum filter_failure { FILTER_FAIL_TEMPFAIL, FILTER_FAIL_ACCEPT };
+
+/* filter = NAME PATH [ARG...] (conf_filter.c) */
+struct conf_filter {
+	char	name[CONF_FILTER_NAME_MAX];
+	char	path[CONF_PATH_MAX];
+	char	args[1024];		/* each NUL-terminated, in order */
+	size_t	argslen;
+	unsigned nargs;
+};
 
 /* "N/PERIOD": at most n events per period seconds; n 0: no limit. */
 struct conf_rate {
@@ -157,6 +170,14 @@ struct conf {
 	int	block_action;			/* enum rate_action */
 	unsigned block_weight[5];		/* per enum block_event */
 
+	/* filters (filters/), run in order on each message */
+	struct conf_filter filters[CONF_FILTER_MAX];
+	size_t	nfilters;
+	char	filter_user[64];
+	unsigned filter_timeout;		/* seconds, per filter */
+	int	filter_failure;			/* enum filter_failure */
+	unsigned filter_max_procs;		/* filters running at once */
+
 	/* queue */
 	unsigned retry_min;			/* seconds */
 	unsigned retry_max;			/* seconds */
@@ -189,6 +210,10 @@ int	conf_parse_listen(const char *, struct listen_addr *out);
 int	conf_parse_zone(const char *, enum dns_zone_kind, struct dns_zone *,
 	    char *msg, size_t msgsize);
 void	conf_fmt_zone(const struct dns_zone *, char *out, size_t outsize);
+/* conf_filter.c: "NAME PATH [ARG...]"; 0, or -1 with msg. */
+int	conf_parse_filter(const char *, struct conf_filter *, char *msg,
+	    size_t msgsize);
+void	conf_fmt_filter(const struct conf_filter *, char *out, size_t outsize);
 /* "ADDR", "ADDR:PORT" or "[ADDR6]:PORT"; text becomes "ADDR:PORT". */
 int	conf_parse_resolver(const char *, struct listen_addr *out);
 

@@ -482,7 +482,49 @@ chk_dns_defaults(const struct conf *c)
 	    c->dns_cache_max_ttl == 3600;
 }
 
+static int
+chk_filters(const struct conf *c)
+{
+	const struct conf_filter *f = &c->filters[0];
+
+	return c->nfilters == 2 && strcmp(f->name, "spam") == 0 &&
+	    strcmp(f->path, "/usr/bin/spamc") == 0 && f->nargs == 3 &&
+	    memcmp(f->args, "-c\0-s\0$(rm)\0", 13) == 0 &&
+	    strcmp(c->filters[1].name, "av_2") == 0 &&
+	    c->filters[1].nargs == 0 &&
+	    c->filters[1].path[0] == '/' &&
+	    strstr(c->filters[1].path, "/bin/clam") != NULL &&
+	    strcmp(c->filter_user, "nobody") == 0 &&
+	    c->filter_timeout == 30 &&
+	    c->filter_failure == FILTER_FAIL_ACCEPT &&
+	    c->filter_max_procs == 4;
+}
+
+static int
+chk_filter_defaults(const struct conf *c)
+{
+	return c->nfilters == 0 && strcmp(c->filter_user, "moatf") == 0 &&
+	    c->filter_timeout == 60 &&
+	    c->filter_failure == FILTER_FAIL_TEMPFAIL &&
+	    c->filter_max_procs == 16;
+}
+
 static const struct file_case file_cases[] = {
+	{ "filter defaults", "", NULL, chk_filter_defaults },
+	{ "filters", "filter = spam /usr/bin/spamc -c\t -s  $(rm)\n"
+	    "filter = av_2 bin/clam\nfilter_user = nobody\n"
+	    "filter_timeout = 30s\nfilter_failure = accept\n"
+	    "filter_max_procs = 4\n", NULL, chk_filters },
+	{ "filter name twice", "filter = a /bin/true\nfilter = a /bin/false\n",
+	    ":2: filter: filter a given twice", NULL },
+	{ "filter bad name", "filter = a.b /bin/true\n", ":1: filter: "
+	    "expected NAME PATH", NULL },
+	{ "filter without path", "filter = spam\n", ":1: filter: filter "
+	    "spam: no program path", NULL },
+	{ "filter too many arguments", "filter = f /bin/echo 1 2 3 4 5 6 7 8 "
+	    "9 10 11 12 13 14 15 16 17\n", "more than 16 arguments", NULL },
+	{ "filter timeout zero", "filter_timeout = 0\n", ":1: filter_timeout:",
+	    NULL },
 	{ "DNS defaults", "", NULL, chk_dns_defaults },
 	{ "DNS keys",
 	    "dnswl = wl.example\n"
@@ -674,7 +716,8 @@ test_print_roundtrip(void)
 	    "dnsbl = zen.example=127.0.0.2,127.0.0.4-127.0.0.11*2 Listed\n"
 	    "dnswl = wl.example*-3\nrhsbl_sender = dbl.example=127.0.1.2\n"
 	    "resolver = ::1\nreverse_dns = require-ptr\n"
-	    "dynamic_ptr = dyn\n");
+	    "dynamic_ptr = dyn\nfilter = spam /usr/bin/spamc -s 5\n"
+	    "filter = av bin/clam\nfilter_failure = accept\n");
 	memset(&a, 0, sizeof(a));
 	memset(&b, 0, sizeof(b));
 	CHECK(conf_load(&a, path, err, sizeof(err)) == 0, "load: %s", err);
