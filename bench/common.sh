@@ -63,6 +63,12 @@ port_free() {
 
 is_root() { [ "$(id -u)" = 0 ]; }
 
+# tmp_clean: the run's temporary folder $T goes, or stays with KEEP=1.
+tmp_clean() {
+	[ -n "$T" ] && [ -d "$T" ] || return 0
+	if [ "$KEEP" = 1 ]; then log "kept $T"; else rm -rf "$T"; fi
+}
+
 mkmaildirs() {	# mkmaildirs ROOT USER...
 	root=$1
 	shift

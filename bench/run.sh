@@ -67,13 +67,7 @@ cleanup() {
 	stop_pid "$MOAT_PID"
 	MOAT_PID=""
 	postfix_stop
-	if [ -n "$T" ] && [ -d "$T" ]; then
-		if [ "$KEEP" = 1 ]; then
-			log "kept $T"
-		else
-			rm -rf "$T"
-		fi
-	fi
+	tmp_clean
 }
 trap cleanup EXIT
 trap 'log interrupted; exit 130' INT TERM

@@ -54,9 +54,7 @@ cleanup() {
 	trap - EXIT INT TERM
 	stop_pid "$MOAT_PID"
 	stop_pid "$BARE_PID"
-	if [ -n "$T" ] && [ -d "$T" ]; then
-		if [ "$KEEP" = 1 ]; then log "kept $T"; else rm -rf "$T"; fi
-	fi
+	tmp_clean
 }
 trap cleanup EXIT
 trap 'log interrupted; exit 130' INT TERM

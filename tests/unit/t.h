@@ -6,6 +6,10 @@
 #ifndef MOAT_T_H
 #define MOAT_T_H
 
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -21,6 +25,22 @@ static int t_pass, t_fail;
 		fputc('\n', stderr);					\
 	}								\
 } while (0)
+
+/* An IPv4 or IPv6 address as a sockaddr; all zero when it is neither. */
+static inline struct sockaddr_storage
+t_addr(const char *text)
+{
+	struct sockaddr_storage ss;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, text, &((struct sockaddr_in *)&ss)->sin_addr)
+	    == 1)
+		ss.ss_family = AF_INET;
+	else if (inet_pton(AF_INET6, text,
+	    &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
+		ss.ss_family = AF_INET6;
+	return ss;
+}
 
 #define T_DONE() do {							\
 	printf("%d passed, %d failed\n", t_pass, t_fail);		\

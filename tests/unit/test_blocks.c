@@ -22,25 +22,11 @@
 #include "../../greylist/store.h"
 #include "../../smtpd/smtp.h"
 
-static struct sockaddr_storage
-addr(const char *text)
-{
-	struct sockaddr_storage ss;
-
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, text, &((struct sockaddr_in *)&ss)->sin_addr)
-	    == 1)
-		ss.ss_family = AF_INET;
-	else if (inet_pton(AF_INET6, text,
-	    &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
-		ss.ss_family = AF_INET6;
-	return ss;
-}
 
 static int
 set(const char *ip, unsigned bits, unsigned seconds, const char *why)
 {
-	struct sockaddr_storage ss = addr(ip);
+	struct sockaddr_storage ss = t_addr(ip);
 
 	return block_set((struct sockaddr *)&ss, bits, seconds, why);
 }
@@ -48,7 +34,7 @@ set(const char *ip, unsigned bits, unsigned seconds, const char *why)
 static int
 clear(const char *ip, unsigned bits)
 {
-	struct sockaddr_storage ss = addr(ip);
+	struct sockaddr_storage ss = t_addr(ip);
 
 	return block_clear((struct sockaddr *)&ss, bits);
 }
@@ -58,7 +44,7 @@ static const char *
 check(const char *ip)
 {
 	static struct block_hit hit;
-	struct sockaddr_storage ss = addr(ip);
+	struct sockaddr_storage ss = t_addr(ip);
 
 	if (!block_check((struct sockaddr *)&ss, &hit))
 		return "";
@@ -124,7 +110,7 @@ static void
 test_unblock(void)
 {
 	struct block_hit hit;
-	struct sockaddr_storage ss = addr("10.1.2.9");
+	struct sockaddr_storage ss = t_addr("10.1.2.9");
 
 	CHECK(lengths4() == ((1ULL << 8) | (1ULL << 24) | (1ULL << 31)),
 	    "lengths %llx", (unsigned long long)lengths4());

@@ -17,22 +17,6 @@
 #include "../../dnsbl/dnsbl.h"
 #include "../../dnsbl/dynptr.h"
 
-static struct sockaddr_storage
-addr(const char *text)
-{
-	struct sockaddr_storage ss;
-
-	memset(&ss, 0, sizeof(ss));
-	if (strchr(text, ':') != NULL) {
-		ss.ss_family = AF_INET6;
-		inet_pton(AF_INET6, text,
-		    &((struct sockaddr_in6 *)&ss)->sin6_addr);
-	} else {
-		ss.ss_family = AF_INET;
-		inet_pton(AF_INET, text, &((struct sockaddr_in *)&ss)->sin_addr);
-	}
-	return ss;
-}
 
 static void
 test_query_names(void)
@@ -40,11 +24,11 @@ test_query_names(void)
 	struct sockaddr_storage ss;
 	char out[300];
 
-	ss = addr("192.0.2.99");
+	ss = t_addr("192.0.2.99");
 	CHECK(dnsbl_query_name((struct sockaddr *)&ss, "bl.example", out,
 	    sizeof(out)) == 0 && strcmp(out, "99.2.0.192.bl.example") == 0,
 	    "ipv4: %s", out);
-	ss = addr("2001:db8::567:89ab");
+	ss = t_addr("2001:db8::567:89ab");
 	CHECK(dnsbl_query_name((struct sockaddr *)&ss, "bl.example", out,
 	    sizeof(out)) == 0 && strcmp(out, "b.a.9.8.7.6.5.0.0.0.0.0.0.0.0."
 	    "0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.bl.example") == 0,
@@ -149,7 +133,7 @@ test_dynptr(void)
 	close(fd);
 	CHECK(dynptr_load(path, err, sizeof(err)) == 0, "load: %s", err);
 	for (i = 0; i < sizeof(dyn_cases) / sizeof(dyn_cases[0]); i++) {
-		ss = addr(dyn_cases[i].ip);
+		ss = t_addr(dyn_cases[i].ip);
 		CHECK(dynptr_match(dyn_cases[i].ptr, (struct sockaddr *)&ss,
 		    &which) == dyn_cases[i].dynamic, "dynptr %s for %s",
 		    dyn_cases[i].ptr, dyn_cases[i].ip);
@@ -163,7 +147,7 @@ test_dynptr(void)
 	CHECK(dynptr_load(path, err, sizeof(err)) == -1 &&
 	    strstr(err, ":2:") != NULL, "a bad pattern names its line: %s",
 	    err);
-	ss = addr("192.0.2.7");
+	ss = t_addr("192.0.2.7");
 	CHECK(dynptr_match("adsl-7.pool.example", (struct sockaddr *)&ss,
 	    &which) == 1, "a file that fails keeps the patterns loaded");
 	unlink(path);
@@ -198,7 +182,7 @@ test_shipped_patterns(void)
 	CHECK(dynptr_load("conf/default/dynamic_ptr", err, sizeof(err)) == 0,
 	    "shipped file: %s", err);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		ss = addr(cases[i].ip);
+		ss = t_addr(cases[i].ip);
 		CHECK(dynptr_match(cases[i].ptr, (struct sockaddr *)&ss,
 		    &which) == cases[i].dynamic, "shipped: %s", cases[i].ptr);
 	}

@@ -45,20 +45,6 @@ test_senders(void)
 	}
 }
 
-static struct sockaddr_storage
-addr(const char *text)
-{
-	struct sockaddr_storage ss;
-
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, text, &((struct sockaddr_in *)&ss)->sin_addr)
-	    == 1)
-		ss.ss_family = AF_INET;
-	else if (inet_pton(AF_INET6, text,
-	    &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
-		ss.ss_family = AF_INET6;
-	return ss;
-}
 
 static const struct {
 	const char	*ip;
@@ -85,7 +71,7 @@ test_networks(void)
 	size_t i;
 
 	for (i = 0; i < sizeof(nets) / sizeof(nets[0]); i++) {
-		ss = addr(nets[i].ip);
+		ss = t_addr(nets[i].ip);
 		CHECK(greylist_network((struct sockaddr *)&ss, nets[i].b4,
 		    nets[i].b6, out, sizeof(out)) == 0 &&
 		    strcmp(out, nets[i].net) == 0, "%s /%u /%u -> %s, not %s",

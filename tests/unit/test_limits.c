@@ -10,30 +10,14 @@
 #include "../../smtpd/limits.h"
 #include "t.h"
 
-static struct sockaddr_storage
-addr(const char *text)
-{
-	struct sockaddr_storage ss;
-	struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, text, &in->sin_addr) == 1) {
-		in->sin_family = AF_INET;
-	} else {
-		in6->sin6_family = AF_INET6;
-		inet_pton(AF_INET6, text, &in6->sin6_addr);
-	}
-	return ss;
-}
 
 #define SA(x)	((struct sockaddr *)&(x))
 
 static void
 test_counts(void)
 {
-	struct sockaddr_storage a = addr("192.0.2.1"), b = addr("192.0.2.2");
-	struct sockaddr_storage m = addr("::ffff:192.0.2.1"), v6 = addr("2001:db8::1");
+	struct sockaddr_storage a = t_addr("192.0.2.1"), b = t_addr("192.0.2.2");
+	struct sockaddr_storage m = t_addr("::ffff:192.0.2.1"), v6 = t_addr("2001:db8::1");
 
 	CHECK(limits_init(4, 100) == 0, "init");
 	limits_set_slot(0, 64);
@@ -50,8 +34,8 @@ test_counts(void)
 	CHECK(limits_ip_count(SA(b)) == 1, "b");
 	CHECK(limits_ip_count(SA(v6)) == 1, "v6");
 	{
-		struct sockaddr_storage same = addr("2001:db8::2:1"),
-		    other = addr("2001:db8:0:1::1");
+		struct sockaddr_storage same = t_addr("2001:db8::2:1"),
+		    other = t_addr("2001:db8:0:1::1");
 
 		CHECK(limits_ip_count(SA(same)) == 1, "v6: one /64 one client");
 		CHECK(limits_ip_count(SA(other)) == 0, "v6: another /64");
@@ -70,7 +54,7 @@ test_counts(void)
 static void
 test_sweep(void)
 {
-	struct sockaddr_storage keep = addr("198.51.100.7");
+	struct sockaddr_storage keep = t_addr("198.51.100.7");
 	char text[64];
 	unsigned i, wrong = 0;
 
@@ -82,7 +66,7 @@ test_sweep(void)
 
 		snprintf(text, sizeof(text), "10.%u.%u.%u", i >> 16,
 		    (i >> 8) & 255, i & 255);
-		c = addr(text);
+		c = t_addr(text);
 		limits_open(SA(c));
 		if (limits_ip_count(SA(c)) != 1)
 			wrong++;
