@@ -29,6 +29,10 @@ frame_name(uint32_t type)
 	case FRAME_SPOOL_STATE:	return "spool-state";
 	case FRAME_SYNC:	return "sync";
 	case FRAME_SYNC_DONE:	return "sync-done";
+	case FRAME_FILTER_SOCK:	return "filter-sock";
+	case FRAME_FILTER_RUN:	return "filter-run";
+	case FRAME_FILTER_CANCEL: return "filter-cancel";
+	case FRAME_FILTER_DONE:	return "filter-done";
 	}
 	return "unknown";
 }

@@ -39,6 +39,11 @@ enum frame_type {
 	/* queue <-> its fsync helpers */
 	FRAME_SYNC,		/* tag + fd: fsync it */
 	FRAME_SYNC_DONE,	/* tag + errno (0: done) */
+	/* filters (filters/filterd.h) */
+	FRAME_FILTER_SOCK,	/* parent -> queue: channel to the filters */
+	FRAME_FILTER_RUN,	/* queue -> filter: message fd + envelope */
+	FRAME_FILTER_CANCEL,	/* queue -> filter: the client went away */
+	FRAME_FILTER_DONE,	/* filter -> queue: the verdict */
 };
 
 struct frame {
