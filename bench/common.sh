@@ -127,6 +127,7 @@ chroot = ../empty
 spool = ../spool
 mail_root = ../mail
 state_db = ../db
+control_socket = ../moatd.sock
 domains = domains
 recipients = recipients
 max_sessions = 20000

@@ -21,6 +21,7 @@
  */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
@@ -148,6 +149,7 @@ static const struct conf_key conf_keys[] = {
 	{ "spool",		CT_PATH,	F(spool),	"/var/spool/moat", 0, 0, NULL },
 	{ "mail_root",		CT_PATH,	F(mail_root),	"/var/vmail", 0, 0, NULL },
 	{ "pidfile",		CT_PATH,	F(pidfile),	"/run/moatd.pid", 0, 0, NULL },
+	{ "control_socket",	CT_PATH,	F(control_socket), "/run/moatd.sock", 0, 0, NULL },
 
 	{ "domains",		CT_PATH,	F(maps[MAP_DOMAINS]),	 "", 0, 0, NULL },
 	{ "recipients",		CT_PATH,	F(maps[MAP_RECIPIENTS]), "", 0, 0, NULL },
@@ -837,6 +839,12 @@ conf_validate(struct conf_reader *r)
 	if (c->block_time > c->block_time_max)
 		return conf_error(r, seen_line(r, "block_time"), "block_time "
 		    "is longer than block_time_max");
+	if (strlen(c->control_socket) >=
+	    sizeof(((struct sockaddr_un *)0)->sun_path))
+		return conf_error(r, seen_line(r, "control_socket"),
+		    "control_socket: %s is longer than a socket path may "
+		    "be (%zu bytes)", c->control_socket,
+		    sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 	if (c->chroot[0] == '\0' || c->spool[0] == '\0' ||
 	    c->mail_root[0] == '\0')
 		return conf_error(r, 0, "chroot, spool and mail_root may not "

@@ -96,6 +96,7 @@ struct conf {
 	char	spool[CONF_PATH_MAX];
 	char	mail_root[CONF_PATH_MAX];	/* relative maildir targets */
 	char	pidfile[CONF_PATH_MAX];		/* "" = none */
+	char	control_socket[CONF_PATH_MAX];	/* moatctl's socket, "" = none */
 
 	char	maps[MAP_COUNT][CONF_PATH_MAX];	/* "" = map not used */
 	unsigned map_line[MAP_COUNT];		/* where each was set, 0 */

@@ -93,6 +93,7 @@ class Moat:
             "spool": "../spool",
             "mail_root": "../mail",
             "pidfile": "../moatd.pid",
+            "control_socket": "../moatd.sock",
             "state_db": "../db",
             "min_free_space": "0",
             "retry_min": "1s",

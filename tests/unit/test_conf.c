@@ -386,6 +386,7 @@ chk_defaults(const struct conf *c)
 	    strcmp(c->spool, "/var/spool/moat") == 0 &&
 	    strcmp(c->mail_root, "/var/vmail") == 0 &&
 	    strcmp(c->pidfile, "/run/moatd.pid") == 0 &&
+	    strcmp(c->control_socket, "/run/moatd.sock") == 0 &&
 	    c->maps[MAP_RECIPIENTS][0] == '\0' && c->tls_cert[0] == '\0' &&
 	    c->delay_reject == 1 && c->local_part_fold == 1 &&
 	    c->bare_lf == BARE_LF_REJECT && c->max_line == 1000 &&
@@ -435,6 +436,21 @@ chk_paths(const struct conf *c)
 	    strcmp(c->mail_root, "/srv/mail") == 0 &&
 	    c->pidfile[0] == '\0' &&
 	    strcmp(c->maps[MAP_DOMAINS], tmpdir) == 0;
+}
+
+static int
+chk_control_socket(const struct conf *c)
+{
+	char want[PATH_MAX + 16];
+
+	(void)snprintf(want, sizeof(want), "%s/moatd.sock", tmpdir);
+	return strcmp(c->control_socket, want) == 0;
+}
+
+static int
+chk_control_socket_off(const struct conf *c)
+{
+	return c->control_socket[0] == '\0';
 }
 
 static int
@@ -624,6 +640,17 @@ static const struct file_case file_cases[] = {
 	{ "retry order", "retry_min = 2h\nretry_max = 1h\n",
 	    ":1: retry_min is longer than retry_max", NULL },
 	{ "empty spool", "spool =\n", "may not be empty", NULL },
+	{ "control socket relative", "control_socket = moatd.sock\n", NULL,
+	    chk_control_socket },
+	{ "control socket off", "control_socket =\n", NULL,
+	    chk_control_socket_off },
+	{ "control socket at the limit", "control_socket = /"
+	    "123456789012345678901234567890123456789012345678901234567890"
+	    "1234567890123456789012345678901234567890123456\n", NULL, NULL },
+	{ "control socket one past", "\ncontrol_socket = /"
+	    "123456789012345678901234567890123456789012345678901234567890"
+	    "12345678901234567890123456789012345678901234567\n",
+	    ":2: control_socket: /123", NULL },
 	{ "NUL byte", "max_hops = 5\nworkers\0 = 1\n", ":2: NUL byte", NULL },
 };
 
