@@ -81,6 +81,8 @@ outq_free(struct chan *c)
 
 	while ((o = STAILQ_FIRST(&c->out)) != NULL) {
 		STAILQ_REMOVE_HEAD(&c->out, link);
+		if (o->fd != -1)
+			close(o->fd);
 		free(o);
 	}
 	c->nout = 0;
@@ -144,13 +146,18 @@ chan_bad(struct queue *q, struct chan *c, const char *why)
 }
 
 static int
-outq_push(struct chan *c, const struct frame *f)
+outq_push(struct chan *c, const struct frame *f, int fd)
 {
 	struct outframe *o;
 
 	if (c->nout >= QUEUE_OUTQ_MAX ||
 	    (o = malloc(sizeof(*o) + f->len)) == NULL)
 		return -1;
+	o->fd = -1;
+	if (fd != -1 && (o->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) == -1) {
+		free(o);
+		return -1;
+	}
 	o->type = f->type;
 	o->len = f->len;
 	memcpy(o->data, f->data, f->len);
@@ -162,17 +169,23 @@ outq_push(struct chan *c, const struct frame *f)
 void
 chan_send(struct queue *q, struct chan *c, struct frame *f)
 {
+	chan_send_fd(q, c, f, -1);
+}
+
+void
+chan_send_fd(struct queue *q, struct chan *c, struct frame *f, int fd)
+{
 	if (c == NULL || c->dead)
 		return;
 	if (STAILQ_EMPTY(&c->out)) {
-		if (frame_send(c->fd, f, -1) == 0)
+		if (frame_send(c->fd, f, fd) == 0)
 			return;
 		if (errno != EAGAIN && errno != ENOBUFS) {
 			chan_close(q, c, "send failed");
 			return;
 		}
 	}
-	if (outq_push(c, f) == -1) {
+	if (outq_push(c, f, fd) == -1) {
 		chan_close(q, c, "peer not reading its replies");
 		return;
 	}
@@ -189,12 +202,14 @@ chan_flush(struct queue *q, struct chan *c)
 	while ((o = STAILQ_FIRST(&c->out)) != NULL) {
 		frame_init(f, o->type);
 		frame_put_bytes(f, o->data, o->len);
-		if (frame_send(c->fd, f, -1) == -1) {
+		if (frame_send(c->fd, f, o->fd) == -1) {
 			if (errno != EAGAIN && errno != ENOBUFS)
 				chan_close(q, c, "send failed");
 			return;
 		}
 		STAILQ_REMOVE_HEAD(&c->out, link);
+		if (o->fd != -1)
+			close(o->fd);
 		free(o);
 		c->nout--;
 	}

@@ -24,6 +24,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -87,16 +88,37 @@ rcpt_ok(struct queue *q, struct qmsg *m, size_t i, const char *target,
 	kv_emit(&k);
 }
 
+/* What moatctl queue shows; a string that cannot be kept shows none. */
+static void
+rcpt_error(struct spool_rcpt *r, const char *reason)
+{
+	free(r->error);
+	if ((r->error = strndup(reason, QUEUE_ERROR_MAX)) != NULL)
+		spool_sanitise(r->error);
+}
+
+/* queue_lifetime counts from the commit, or from the operator's release. */
+static int
+lifetime_over(struct queue *q, struct qmsg *m, time_t now)
+{
+	time_t from = m->released > m->env.ctime ? m->released :
+	    m->env.ctime;
+
+	return (long long)(now - from) >= (long long)q->conf->queue_lifetime;
+}
+
 static void
 rcpt_fail(struct queue *q, struct qmsg *m, size_t i, const char *target,
     const char *reason)
 {
 	struct spool_rcpt *r = &m->env.rcpt[i];
-	long long age = (long long)(time(NULL) - m->env.ctime);
-	int hold = age >= (long long)q->conf->queue_lifetime;
+	time_t now = time(NULL);
+	long long age = (long long)(now - m->env.ctime);
+	int hold = lifetime_over(q, m, now);
 	struct kv k;
 
 	r->attempts++;
+	rcpt_error(r, reason);
 	if (hold) {
 		if (spool_mark(m->fd, r->off, RCPT_HELD) == -1)
 			log_warn("queue: mark qid=%s rcpt=%s", m->env.qid,
@@ -222,6 +244,18 @@ pass_close(struct qmsg *m)
 	close(m->fd);
 	m->fd = -1;
 	m->recovered = 0;
+}
+
+/* A pass cut short has not looked at every recipient: keep recovered. */
+void
+deliver_stop(struct qmsg *m)
+{
+	int recovered = m->recovered;
+
+	if (m->fd == -1)
+		return;
+	pass_close(m);
+	m->recovered = recovered;
 }
 
 static void

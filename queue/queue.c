@@ -126,6 +126,8 @@ queue_parent_frame(struct queue *q, struct frame *f)
 		return NULL;
 	case FRAME_STATUS:
 		return frame_end(f) != 0 ? "malformed" : NULL;
+	case FRAME_CTL_REQUEST:
+		return qctl_frame(q, f);
 	}
 	return "unexpected frame type";
 }

@@ -50,6 +50,8 @@ void	queue_main(const struct conf *, int parent_sock, int first_start)
 #define QUEUE_SLICE_MS		50
 /* On DRAIN, wait at most this long for outstanding confirmations. */
 #define QUEUE_DRAIN_MS		5000
+/* A recipient's last delivery error, kept for moatctl queue (bytes). */
+#define QUEUE_ERROR_MAX		300
 /* Frames queued to one slow peer before it counts as broken. */
 #define QUEUE_OUTQ_MAX		4096
 /* Frames read from one channel per loop turn (fairness). */
@@ -63,6 +65,8 @@ struct qmsg {
 	int		 synced;	/* queue/ fsynced since the rename */
 	int		 recovered;	/* found on disk at start-up */
 	int64_t		 due;		/* DEFER: next try (monotonic ms) */
+	time_t		 released;	/* by the operator: queue_lifetime
+					   counts from here, not from T */
 	unsigned	 backoff;	/* seconds, for the next failed pass */
 	int		 fd;		/* spool file during a pass, else -1 */
 	size_t		 cursor;	/* next recipient in this pass */
@@ -97,6 +101,7 @@ size_t	 msg_due(struct msgtab *, int64_t now);
 struct outframe {
 	STAILQ_ENTRY(outframe) link;
 	uint32_t	 type;
+	int		 fd;		/* passed with it, or -1 */
 	size_t		 len;
 	unsigned char	 data[];
 };
@@ -155,6 +160,9 @@ int64_t	 queue_now_ms(void);
 struct chan *chan_open(struct queue *, int fd, enum chan_kind, uint32_t slot);
 struct chan *chan_by_id(struct queue *, unsigned id);
 void	 chan_send(struct queue *, struct chan *, struct frame *);
+/* The same with a descriptor: a queued frame keeps a dup, so fd stays
+ * the caller's to close. */
+void	 chan_send_fd(struct queue *, struct chan *, struct frame *, int fd);
 void	 chan_close(struct queue *, struct chan *, const char *why);
 void	 chan_event(struct queue *, struct chan *, uint32_t events);
 void	 chan_reap(struct queue *);	/* free channels closed this turn */
@@ -165,6 +173,7 @@ void	 chan_reap(struct queue *);	/* free channels closed this turn */
  */
 const char *commit_frame(struct queue *, struct chan *, struct frame *);
 const char *queue_parent_frame(struct queue *, struct frame *);
+const char *qctl_frame(struct queue *, struct frame *);	/* moatctl's */
 
 /* commit.c: the worker side of the protocol */
 void	 commit_flush(struct queue *);	/* group fsync, then replies */
@@ -177,6 +186,8 @@ size_t	 commit_outstanding(struct queue *);	/* unconfirmed, owned */
 /* deliver.c: delivery passes and retry */
 int	 deliver_slice(struct queue *);	/* 1: more is ready */
 int	 deliver_busy(struct queue *);	/* a pass is in progress */
+/* End m's pass early (between slices: no file of it is in flight). */
+void	 deliver_stop(struct qmsg *);
 unsigned deliver_backoff_next(const struct conf *, unsigned backoff);
 
 #endif

@@ -97,8 +97,10 @@ spool_env_free(struct spool_env *e)
 	free(e->ptr);
 	free(e->helo);
 	free(e->sender);
-	for (i = 0; e->rcpt != NULL && i < e->nrcpt; i++)
+	for (i = 0; e->rcpt != NULL && i < e->nrcpt; i++) {
 		free(e->rcpt[i].addr);
+		free(e->rcpt[i].error);
+	}
 	free(e->rcpt);
 	memset(e, 0, sizeof(*e));
 }
@@ -280,8 +282,8 @@ write_entry(int fd, struct spool_env *e, int msgfd, uint64_t size)
 }
 
 /* rename without replacing: a duplicate id must never clobber an entry */
-static int
-rename_noreplace(int fromfd, int tofd, const char *name)
+int
+spool_rename(int fromfd, int tofd, const char *name)
 {
 	if (renameat2(fromfd, name, tofd, name, RENAME_NOREPLACE) == 0)
 		return 0;
@@ -318,7 +320,7 @@ spool_commit_end(struct spool *sp, const char *qid, int fd)
 	int saved;
 
 	if (close(fd) == -1 ||
-	    rename_noreplace(sp->tmpfd, sp->queuefd, qid) == -1) {
+	    spool_rename(sp->tmpfd, sp->queuefd, qid) == -1) {
 		saved = errno;
 		unlinkat(sp->tmpfd, qid, 0);
 		errno = saved;

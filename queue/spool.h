@@ -79,6 +79,7 @@ struct spool_rcpt {
 	char	 status;	/* enum rcpt_status */
 	off_t	 off;		/* of the status byte in the file */
 	unsigned attempts;	/* failed tries by this process (not on disk) */
+	char	*error;		/* why the last try failed (not on disk) */
 };
 
 struct spool_env {
@@ -176,6 +177,23 @@ int	spool_reuse(struct spool *, const char *qid);
 int	spool_collect_free(struct spool *);
 /* rename queue/QID to hold/QID, fsync both folders. */
 int	spool_hold(struct spool *, const char *qid);
+/*
+ * The operator's release of hold/QID: read it into env, turn its H
+ * recipients back to pending and its state to confirmed, fdatasync,
+ * rename it to queue/QID and fsync both folders.  -1 with errno
+ * (ENOENT: no such entry, EINVAL: unreadable) when it was not moved; a
+ * folder sync that fails after the rename is logged, and the entry is
+ * queued all the same.
+ */
+int	spool_release(struct spool *, const char *qid, struct spool_env *);
+/* Unlink queue/QID (held: hold/QID) and fsync the folder: an operator's
+ * delete must not come back after a crash.  -1 when it was not removed. */
+int	spool_delete(struct spool *, const char *qid, int held);
+/* Call fn for each queue id in hold/; 0 or -1. */
+int	spool_scan_hold(struct spool *, void (*fn)(const char *qid, void *),
+	    void *arg);
+/* rename from one spool folder to another, never over an entry. */
+int	spool_rename(int fromfd, int tofd, const char *qid);
 /* Remove every file in tmp/ (start-up); returns how many. */
 int	spool_clean_tmp(struct spool *);
 /*

@@ -1,7 +1,7 @@
 /*
  * spooldir: the spool's folders: opening them, scanning queue/ at
- * start-up, clearing tmp/, collecting free/, moving an entry to hold/,
- * free space.
+ * start-up and hold/ for a listing, clearing tmp/, collecting free/,
+ * moving an entry to hold/ and back, an operator's delete, free space.
  *
  * Folders are created 0700 when missing (the parent creates the spool
  * itself, owned by the queue user) and the spool is fsynced after a
@@ -90,6 +90,72 @@ spool_hold(struct spool *sp, const char *qid)
 	return 0;
 }
 
+/* Pending again, confirmed: what the operator's release promises. */
+static int
+release_marks(int fd, struct spool_env *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->nrcpt; i++) {
+		if (e->rcpt[i].status != RCPT_HELD)
+			continue;
+		if (spool_mark(fd, e->rcpt[i].off, RCPT_PENDING) == -1)
+			return -1;
+		e->rcpt[i].status = RCPT_PENDING;
+	}
+	if (e->state != SPOOL_CONFIRMED) {
+		if (spool_mark(fd, e->state_off, SPOOL_CONFIRMED) == -1)
+			return -1;
+		e->state = SPOOL_CONFIRMED;
+	}
+	return fdatasync(fd);
+}
+
+static int
+release_fail(struct spool_env *e, int fd)
+{
+	int saved = errno;
+
+	if (fd != -1)
+		close(fd);
+	spool_env_free(e);
+	errno = saved;
+	return -1;
+}
+
+int
+spool_release(struct spool *sp, const char *qid, struct spool_env *e)
+{
+	int fd;
+
+	memset(e, 0, sizeof(*e));
+	fd = openat(sp->holdfd, qid, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	if (spool_load_fd(fd, qid, e) == -1 || release_marks(fd, e) == -1)
+		return release_fail(e, fd);
+	if (close(fd) == -1 || spool_rename(sp->holdfd, sp->queuefd, qid)
+	    == -1)
+		return release_fail(e, -1);
+	if (fsync(sp->queuefd) == -1 || fsync(sp->holdfd) == -1)
+		log_warn("spool: released %s, but the folders did not sync",
+		    qid);
+	return 0;
+}
+
+int
+spool_delete(struct spool *sp, const char *qid, int held)
+{
+	int dirfd = held ? sp->holdfd : sp->queuefd;
+
+	if (unlinkat(dirfd, qid, 0) == -1)
+		return -1;
+	if (fsync(dirfd) == -1)
+		log_warn("spool: deleted %s/%s, but the folder did not sync",
+		    held ? "hold" : "queue", qid);
+	return 0;
+}
+
 /* ---- folders ---- */
 
 static DIR *
@@ -154,26 +220,40 @@ spool_collect_free(struct spool *sp)
 	return (int)sp->nfree;
 }
 
-int
-spool_scan(struct spool *sp, void (*fn)(const char *, void *), void *arg)
+static int
+scan_folder(int dirfd, const char *name, void (*fn)(const char *, void *),
+    void *arg)
 {
 	struct dirent *de;
 	DIR *d;
 
-	if ((d = open_folder(sp->queuefd)) == NULL)
+	if ((d = open_folder(dirfd)) == NULL)
 		return -1;
 	while ((de = readdir(d)) != NULL) {
 		if (is_dot(de->d_name))
 			continue;
 		if (!spool_qid_valid(de->d_name)) {
-			log_warnx("spool: ignoring queue/%s: not a queue id",
-			    de->d_name);
+			log_warnx("spool: ignoring %s/%s: not a queue id",
+			    name, de->d_name);
 			continue;
 		}
 		fn(de->d_name, arg);
 	}
 	closedir(d);
 	return 0;
+}
+
+int
+spool_scan(struct spool *sp, void (*fn)(const char *, void *), void *arg)
+{
+	return scan_folder(sp->queuefd, "queue", fn, arg);
+}
+
+int
+spool_scan_hold(struct spool *sp, void (*fn)(const char *, void *),
+    void *arg)
+{
+	return scan_folder(sp->holdfd, "hold", fn, arg);
 }
 
 int

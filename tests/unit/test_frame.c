@@ -239,6 +239,8 @@ test_names(void)
 		{ FRAME_DRAIN, "drain" }, { FRAME_FLUSH, "flush" },
 		{ FRAME_STATUS, "status" },
 		{ FRAME_SPOOL_STATE, "spool-state" },
+		{ FRAME_CTL_REQUEST, "ctl-request" },
+		{ FRAME_CTL_REPLY, "ctl-reply" },
 		{ 0, "unknown" }, { 9999, "unknown" },
 	};
 	size_t i;

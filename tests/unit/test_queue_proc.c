@@ -2,8 +2,10 @@
  * test_queue_proc: the queue process driven through its channels, the
  * way the parent and a worker drive it: FRAME_MAP, FRAME_WORKER_SOCK,
  * COMMIT with a memfd, CONFIRM, ABORT, a channel closing, FLUSH, DRAIN,
- * then a restart that recovers confirmed and unconfirmed entries.  The
- * queue runs in a forked child; its log goes to a file we read back.
+ * the operator's requests (list, hold, release, delete, flush; a hold
+ * in the middle of a delivery pass), then a restart that recovers
+ * confirmed and unconfirmed entries.  The queue runs in a forked child;
+ * its log goes to a file we read back.
  */
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -25,7 +27,9 @@
 
 #include "t.h"
 #include "../../conf/conf.h"
+#include "../../queue/listing.h"
 #include "../../queue/queue.h"
+#include "../../smtpd/control.h"
 #include "../../smtpd/log.h"
 
 static char root[64];
@@ -56,6 +60,7 @@ make_map(int without_alice)
 		{ "alice@example.test", "maildir:example.test/alice/" },
 		{ "postmaster", "maildir:pm/" },
 		{ "bob@example.test", "maildir:/nonexistent-moat/bob/" },
+		{ "carol@example.test", "maildir:example.test/carol/" },
 	};
 	char path[128];
 	struct cdb_make cm;
@@ -264,20 +269,43 @@ wait_gone(const char *qid, int ms)
 	return 0;
 }
 
-static int
-log_has(const char *needle)
+static const char *
+log_text(void)
 {
-	char p[128], buf[65536];
+	static char buf[1 << 20];
+	char p[128];
 	ssize_t n;
+	size_t len = 0;
 	int fd;
 
 	snprintf(p, sizeof(p), "%s/log", root);
 	if ((fd = open(p, O_RDONLY)) == -1)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
+		return "";
+	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len,
+	    sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)n;
 	close(fd);
-	buf[n > 0 ? n : 0] = '\0';
-	return strstr(buf, needle) != NULL;
+	buf[len] = '\0';
+	return buf;
+}
+
+static int
+log_count(const char *needle)
+{
+	const char *p = log_text();
+	int n = 0;
+
+	while ((p = strstr(p, needle)) != NULL) {
+		n++;
+		p += strlen(needle);
+	}
+	return n;
+}
+
+static int
+log_has(const char *needle)
+{
+	return log_count(needle) > 0;
 }
 
 /* The log line may follow the change we saw on disk by a moment. */
@@ -325,6 +353,8 @@ exit_status(pid_t pid, int ms)
 #define QG	"A000000000000007"
 #define QV	"A000000000000008"
 #define QH	"A000000000000009"
+#define QK	"A00000000000000A"
+#define QL	"A00000000000000B"
 
 #define ALICE	"example.test/alice"
 
@@ -401,6 +431,221 @@ deferred(int w)
 	CHECK(wait_log("defer qid=" QD " rcpt=bob@example.test"),
 	    "defer line for D");
 	CHECK(wait_log("attempts=1 retry_in=30"), "first defer: attempts=1");
+}
+
+/* ---- the operator's requests, as the parent relays them ---- */
+
+#define CAROL	"example.test/carol"
+#define NMANY	300
+
+static uint64_t ctl_tag;
+static char ctl_text[CTL_TEXT_MAX];
+
+/* One request; the reply's status (-1: none), its text in ctl_text. */
+static int
+ctl_ask(int parent, uint32_t op, const char *qid, int *fd)
+{
+	uint64_t tag = ++ctl_tag, got;
+	uint32_t status;
+
+	ctl_text[0] = '\0';
+	frame_init(&fr, FRAME_CTL_REQUEST);
+	frame_put_u64(&fr, tag);
+	frame_put_u32(&fr, op);
+	frame_put_str(&fr, qid);
+	if (frame_send(parent, &fr, -1) == -1 ||
+	    recv_within(parent, 5000) != 1 || fr.type != FRAME_CTL_REPLY)
+		return -1;
+	got = frame_get_u64(&fr);
+	status = frame_get_u32(&fr);
+	frame_get_str(&fr, ctl_text, sizeof(ctl_text));
+	if (fd != NULL)
+		*fd = fr.fd;
+	else if (fr.fd != -1)
+		close(fr.fd);
+	return frame_end(&fr) == 0 && got == tag ? (int)status : -1;
+}
+
+static int
+ctl_list(int parent, struct listing *l)
+{
+	char err[128];
+	FILE *fp;
+	int fd, r;
+
+	memset(l, 0, sizeof(*l));
+	if (ctl_ask(parent, CTL_LIST, "", &fd) != CTL_OK || fd == -1 ||
+	    lseek(fd, 0, SEEK_SET) == -1 || (fp = fdopen(fd, "r")) == NULL)
+		return -1;
+	r = listing_read(l, fp, err, sizeof(err));
+	CHECK(r == 0, "listing: %s", err);
+	fclose(fp);
+	return r;
+}
+
+static const struct listing_entry *
+listed(const struct listing *l, const char *qid)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (strcmp(l->v[i].qid, qid) == 0)
+			return &l->v[i];
+	return NULL;
+}
+
+/* K, which bob's maildir defers, listed, held, released and deleted. */
+static void
+operator_hold(int parent, int w)
+{
+	const struct listing_entry *e;
+	struct listing l;
+
+	CHECK(send_commit(w, 20, QK, "bob@example.test", 0) == 0, "send K");
+	expect_commit_ok(w, 20, QK, "commit K");
+	CHECK(ctl_ask(parent, CTL_HOLD, QK, NULL) == CTL_REFUSED &&
+	    strstr(ctl_text, "not confirmed") != NULL,
+	    "unconfirmed K not held: %s", ctl_text);
+	CHECK(ctl_ask(parent, CTL_DELETE, QK, NULL) == CTL_REFUSED,
+	    "unconfirmed K not deleted: %s", ctl_text);
+	send_qid(w, FRAME_CONFIRM, QK);
+	expect_confirm_ok(w, QK, "confirm K");
+	CHECK(wait_log("defer qid=" QK " rcpt=bob@example.test"), "K defers");
+	CHECK(ctl_list(parent, &l) == 0, "list");
+	e = listed(&l, QK);
+	CHECK(e != NULL && e->state == LS_DEFERRED && e->next > 0 &&
+	    e->nrcpt == 1 && e->rcpt[0].status == RCPT_PENDING &&
+	    e->rcpt[0].attempts == 1 &&
+	    strstr(e->rcpt[0].error, "nonexistent-moat") != NULL &&
+	    strcmp(e->sender, "sender@example.org") == 0,
+	    "K listed deferred, with its last error");
+	CHECK(listed(&l, QD) != NULL, "D listed too");
+	listing_free(&l);
+	CHECK(ctl_ask(parent, CTL_HOLD, QK, NULL) == CTL_OK &&
+	    spool_has("hold", QK) && !spool_has("queue", QK), "K held");
+	CHECK(wait_log("hold qid=" QK " by=moatctl pending=1 delivered=0"),
+	    "hold logged");
+	CHECK(ctl_ask(parent, CTL_HOLD, QK, NULL) == CTL_REFUSED &&
+	    strstr(ctl_text, "held already") != NULL, "K held twice");
+	CHECK(ctl_ask(parent, CTL_RELEASE, QD, NULL) == CTL_REFUSED,
+	    "queued D released: %s", ctl_text);
+	CHECK(ctl_list(parent, &l) == 0 && (e = listed(&l, QK)) != NULL &&
+	    e->state == LS_HELD && e->next == -1, "K listed held");
+	listing_free(&l);
+	CHECK(ctl_ask(parent, CTL_FLUSH, "", NULL) == CTL_OK &&
+	    strstr(ctl_text, "due now") != NULL, "flush: %s", ctl_text);
+	msleep(300);
+	CHECK(log_count("defer qid=" QK) == 1, "held K not tried by flush");
+	CHECK(ctl_ask(parent, CTL_RELEASE, QK, NULL) == CTL_OK &&
+	    spool_has("queue", QK) && !spool_has("hold", QK), "K released");
+	CHECK(wait_log("release qid=" QK " by=moatctl pending=1"),
+	    "release logged");
+	msleep(300);
+	CHECK(log_count("defer qid=" QK) == 2, "released K tried at once");
+	CHECK(ctl_ask(parent, CTL_HOLD, QK, NULL) == CTL_OK, "K held again");
+	CHECK(ctl_ask(parent, CTL_DELETE, QK, NULL) == CTL_OK &&
+	    !spool_has("hold", QK) && !spool_has("queue", QK),
+	    "K deleted from hold/");
+	CHECK(wait_log("delete qid=" QK " by=moatctl folder=hold "
+	    "from=sender@example.org nrcpt=1 undelivered=1 "
+	    "rcpt=bob@example.test"), "delete logged with its recipient");
+	CHECK(ctl_ask(parent, CTL_DELETE, QK, NULL) == CTL_UNKNOWN &&
+	    ctl_ask(parent, CTL_RELEASE, QK, NULL) == CTL_UNKNOWN &&
+	    ctl_ask(parent, CTL_HOLD, QK, NULL) == CTL_UNKNOWN,
+	    "a deleted K is unknown");
+}
+
+static int
+send_commit_many(int w, uint64_t ticket, const char *qid)
+{
+	char rcpt[64];
+	int fd = memfd_create("msg", MFD_CLOEXEC), r, i;
+
+	if (fd == -1 || write(fd, body, strlen(body)) !=
+	    (ssize_t)strlen(body))
+		return -1;
+	frame_init(&fr, FRAME_COMMIT);
+	frame_put_u64(&fr, ticket);
+	frame_put_str(&fr, qid);
+	frame_put_str(&fr, "192.0.2.1");
+	frame_put_str(&fr, "");
+	frame_put_str(&fr, "client.example");
+	frame_put_str(&fr, "sender@example.org");
+	frame_put_u32(&fr, NMANY);
+	for (i = 0; i < NMANY; i++) {
+		snprintf(rcpt, sizeof(rcpt), "carol+%d@example.test", i);
+		frame_put_str(&fr, rcpt);
+	}
+	frame_put_u64(&fr, strlen(body));
+	r = frame_send(w, &fr, fd);
+	close(fd);
+	return r;
+}
+
+static int
+held_delivered(const char *qid)
+{
+	char dir[128];
+	struct spool_env e;
+	struct spool sp;
+	size_t i;
+	int n = -1;
+
+	snprintf(dir, sizeof(dir), "%s/spool", root);
+	if (spool_open(&sp, dir) == -1)
+		return -1;
+	if (spool_load(&sp, qid, 1, &e) == 0) {
+		for (n = 0, i = 0; i < e.nrcpt; i++)
+			n += e.rcpt[i].status == RCPT_DELIVERED;
+		if (e.state != SPOOL_CONFIRMED)
+			n = -2;
+		spool_env_free(&e);
+	}
+	spool_close(&sp);
+	return n;
+}
+
+/*
+ * A hold that lands between two slices of one pass: what was delivered
+ * is marked D in the held file, the rest is pending, and the release
+ * delivers exactly the rest.
+ */
+static void
+hold_mid_pass(int parent, int w, pid_t pid)
+{
+	char line[128];
+	int ms, n, status;
+
+	CHECK(send_commit_many(w, 21, QL) == 0, "send L");
+	expect_commit_ok(w, 21, QL, "commit L");
+	send_qid(w, FRAME_CONFIRM, QL);
+	for (ms = 0; ms < 5000 && count_new(CAROL) == 0; ms++)
+		msleep(1);
+	CHECK(kill(pid, SIGSTOP) == 0, "stop the queue mid-pass");
+	frame_init(&fr, FRAME_CTL_REQUEST);
+	frame_put_u64(&fr, ++ctl_tag);
+	frame_put_u32(&fr, CTL_HOLD);
+	frame_put_str(&fr, QL);
+	CHECK(frame_send(parent, &fr, -1) == 0, "send hold L");
+	CHECK(kill(pid, SIGCONT) == 0, "resume the queue");
+	expect_confirm_ok(w, QL, "confirm L");
+	status = recv_within(parent, 5000) == 1 &&
+	    fr.type == FRAME_CTL_REPLY && frame_get_u64(&fr) == ctl_tag ?
+	    (int)frame_get_u32(&fr) : -1;
+	n = count_new(CAROL);
+	CHECK(status == CTL_OK && n > 0 && n < NMANY,
+	    "L held mid-pass (status %d, %d delivered)", status, n);
+	CHECK(held_delivered(QL) == n, "the held file marks the %d "
+	    "delivered recipients D, and is confirmed", n);
+	snprintf(line, sizeof(line), "hold qid=" QL " by=moatctl pending=%d "
+	    "delivered=%d", NMANY - n, n);
+	CHECK(wait_log(line), "%s", line);
+	msleep(300);
+	CHECK(count_new(CAROL) == n, "nothing delivered while held");
+	CHECK(ctl_ask(parent, CTL_RELEASE, QL, NULL) == CTL_OK, "release L");
+	CHECK(wait_gone(QL, 10000), "released L delivered");
+	CHECK(count_new(CAROL) == NMANY, "every recipient of L once: %d",
+	    count_new(CAROL));
 }
 
 /* A map that lost a recipient defers it; the map coming back cures it. */
@@ -497,6 +742,32 @@ plant(const char *qid)
 	close(fd);
 }
 
+/*
+ * D, held after queue_lifetime, released: its next failure defers it,
+ * since the lifetime counts from the release; then deleted from queue/.
+ */
+static void
+release_after_lifetime(int parent)
+{
+	int held = log_count("hold qid=" QD " rcpt="), tries;
+
+	tries = log_count("defer qid=" QD " rcpt=");
+	CHECK(ctl_ask(parent, CTL_RELEASE, QD, NULL) == CTL_OK,
+	    "release D: %s", ctl_text);
+	CHECK(wait_log("release qid=" QD " by=moatctl pending=1"),
+	    "release of D logged");
+	msleep(300);
+	CHECK(log_count("defer qid=" QD " rcpt=") == tries + 1 &&
+	    log_count("hold qid=" QD " rcpt=") == held,
+	    "released D deferred, not held again at once");
+	CHECK(spool_has("queue", QD) && !spool_has("hold", QD), "D queued");
+	CHECK(ctl_ask(parent, CTL_DELETE, QD, NULL) == CTL_OK &&
+	    !spool_has("queue", QD), "D deleted from queue/");
+	CHECK(wait_log("delete qid=" QD " by=moatctl folder=queue "
+	    "from=sender@example.org nrcpt=1 undelivered=1 "
+	    "rcpt=bob@example.test"), "delete of D logged");
+}
+
 static void
 restart(void)
 {
@@ -515,6 +786,7 @@ restart(void)
 	CHECK(wait_gone(QD, 5000) && spool_has("hold", QD),
 	    "D past queue_lifetime moved to hold/");
 	CHECK(wait_log("hold qid=" QD " rcpt=bob@example.test"), "hold line");
+	release_after_lifetime(parent);
 	CHECK(wait_gone(QE, 5000), "recovered confirmed E delivered");
 	CHECK(count_new(ALICE) == 3, "E in alice's maildir");
 	CHECK(!spool_has("tmp", QX), "tmp/ leftover removed");
@@ -587,6 +859,8 @@ main(void)
 	refusals(w);
 	abort_after_confirm(w, pid);
 	deferred(w);
+	operator_hold(parent, w);
+	hold_mid_pass(parent, w, pid);
 	map_swap(parent, w);
 	worker_gone(parent, pid);
 	flush_and_drain(parent, w, pid);

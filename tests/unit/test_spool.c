@@ -1,7 +1,7 @@
 /*
  * test_spool: queue entries: field checks, write and read back, marks in
  * place, duplicates, a short descriptor, the start-up scan, and envelopes
- * that must not parse.
+ * that must not parse; an operator's hold, release and delete.
  */
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -342,6 +342,60 @@ test_scan(struct spool *sp)
 	    "remove");
 }
 
+/* ---- the operator's release and delete ---- */
+
+#define QID4	"00000000000000CC"
+
+static void
+count_held(const char *qid, void *arg)
+{
+	int *n = arg;
+
+	*n += strcmp(qid, QID4) == 0 ? 1 : strcmp(qid, QID1) == 0 ? 10 : 100;
+}
+
+/* Held by hand: H and D marks, state U on disk; release undoes H and U. */
+static void
+test_release(struct spool *sp)
+{
+	struct spool_env e, g;
+	int fd, n = 0;
+
+	CHECK(commit_one(sp, &e, QID4, body, strlen(body)) == 0, "commit R");
+	fd = spool_open_entry(sp, QID4);
+	CHECK(fd != -1 && spool_mark(fd, e.rcpt[0].off, RCPT_HELD) == 0 &&
+	    spool_mark(fd, e.rcpt[1].off, RCPT_DELIVERED) == 0, "marks");
+	if (fd != -1)
+		close(fd);
+	CHECK(spool_hold(sp, QID4) == 0, "hold");
+	CHECK(spool_scan_hold(sp, count_held, &n) == 0 && n == 11,
+	    "hold/ scan found it and the earlier one only (n=%d)", n);
+	CHECK(spool_release(sp, QID4, &g) == 0, "release");
+	CHECK(g.state == SPOOL_CONFIRMED && g.nrcpt == 3 &&
+	    g.rcpt[0].status == RCPT_PENDING &&
+	    g.rcpt[1].status == RCPT_DELIVERED &&
+	    g.rcpt[2].status == RCPT_PENDING, "released in memory");
+	spool_env_free(&g);
+	CHECK(byte_at(sp, "queue", QID4, e.rcpt[0].off) == RCPT_PENDING &&
+	    byte_at(sp, "queue", QID4, e.rcpt[1].off) == RCPT_DELIVERED &&
+	    byte_at(sp, "queue", QID4, e.state_off) == SPOOL_CONFIRMED,
+	    "released on disk: H pending again, D kept, confirmed");
+	errno = 0;
+	CHECK(spool_release(sp, QID4, &g) == -1 && errno == ENOENT,
+	    "release of an entry not held: ENOENT");
+	CHECK(spool_delete(sp, QID4, 1) == -1 && errno == ENOENT,
+	    "delete from hold/ of a queued entry");
+	CHECK(spool_delete(sp, QID4, 0) == 0 && spool_exists(sp, QID4) == 0,
+	    "delete from queue/");
+	put_file("hold", QID4, "moat-spool 1\nS C\n");
+	errno = 0;
+	CHECK(spool_release(sp, QID4, &g) == -1 && errno == EINVAL &&
+	    spool_exists(sp, QID4) == 1, "an unreadable held entry stays");
+	CHECK(spool_delete(sp, QID4, 1) == 0 && spool_exists(sp, QID4) == 0,
+	    "an unreadable held entry deleted");
+	spool_env_free(&e);
+}
+
 /* ---- spent files written over ---- */
 
 static ino_t
@@ -503,6 +557,7 @@ main(void)
 	test_two_steps(&sp);
 	test_short_fd(&sp);
 	test_scan(&sp);
+	test_release(&sp);
 	test_reuse(&sp);
 	spool_close(&sp);
 	nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
