@@ -25,6 +25,7 @@
 #include "../greylist/store.h"
 #include "../conf/map.h"
 #include "../queue/queue.h"
+#include "control.h"
 #include "frame.h"
 #include "limits.h"
 #include "log.h"
@@ -67,6 +68,7 @@ static struct child	 children[MAX_CHILDREN + 1];	/* [0] is the queue */
 static struct mapstate	 mapstate[MAP_COUNT];
 static int		 sigfd, stopping;
 static time_t		 stop_deadline;
+static int		 queue_eof;	/* its channel closed, not reaped yet */
 
 #define QUEUE	(&children[0])
 
@@ -177,6 +179,7 @@ child_close_others(const struct child *self, int keep_listeners)
 		for (i = 0; i < nlisten; i++)
 			close(listen_fds[i]);
 	close(sigfd);
+	control_close();
 }
 
 static void
@@ -277,6 +280,8 @@ start_queue(void)
 		queue_main(cf, c->sock, queue_starts == 0);
 	}
 	queue_starts++;
+	queue_eof = 0;
+	control_set_queue(c->sock);
 	log_info("start", "queue pid=%ld", (long)c->pid);
 	map_send_child(c);
 	for (i = 1; i <= MAX_CHILDREN; i++)
@@ -363,6 +368,8 @@ child_reaped(struct child *c, int status)
 	close(c->sock);
 	c->sock = -1;
 	c->pid = 0;
+	if (c->kind == CHILD_QUEUE)
+		control_set_queue(-1);
 	if (c->kind == CHILD_WORKER) {
 		limits_clear_slot(c->slot);
 		zstats_clear_slot(c->slot);
@@ -700,6 +707,7 @@ stop_step(time_t now)
 		return;
 	if (cf->pidfile[0] != '\0')
 		unlink(cf->pidfile);
+	control_unlink();
 	zstats_log(now, 1);		/* the last period's figures */
 	log_info("stop", "stopped");
 	exit(0);
@@ -713,6 +721,31 @@ flush_queue(void)
 	frame_init(&f, FRAME_FLUSH);
 	send_frame(QUEUE, &f, -1);
 	log_info("flush", "deferred deliveries retried now");
+}
+
+/* One frame from the queue: the answer to an operator's request. */
+static void
+queue_read(void)
+{
+	static struct frame f;
+	int r;
+
+	if ((r = frame_recv(QUEUE->sock, &f)) == 0) {
+		queue_eof = 1;		/* SIGCHLD follows */
+		return;
+	}
+	if (r == -1) {
+		if (errno != EAGAIN)
+			log_warn("read from the queue");
+		return;
+	}
+	if (f.type == FRAME_CTL_REPLY)
+		control_reply(&f);
+	else
+		log_warnx("unexpected %s frame from the queue",
+		    frame_name(f.type));
+	if (f.fd != -1)
+		close(f.fd);
 }
 
 static void
@@ -771,6 +804,36 @@ lookup_users(void)
 		    "separation, no chroot", (long)getuid());
 }
 
+/*
+ * Wait for a signal, a frame from the queue or moatctl.  Descriptors
+ * first, signals last: a reaped queue closes its channel, and a new one
+ * may get the same number before this poll's events are read.
+ */
+static void
+parent_poll(void)
+{
+	struct pollfd pfd[2 + CONTROL_POLLFDS];
+	size_t n = 0, nctl;
+	int qi = -1;
+
+	pfd[n++] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
+	if (QUEUE->sock != -1 && !queue_eof) {
+		qi = (int)n;
+		pfd[n++] = (struct pollfd){ .fd = QUEUE->sock,
+		    .events = POLLIN };
+	}
+	nctl = control_pollfds(pfd + n, CONTROL_POLLFDS);
+	if (poll(pfd, n + nctl, 1000) == -1) {
+		if (errno != EINTR)
+			fatal("poll");
+		return;
+	}
+	control_events(pfd + n, nctl);
+	if (qi != -1 && pfd[qi].revents != 0)
+		queue_read();
+	handle_signals();
+}
+
 int
 parent_run(struct conf *conf, const char *conf_path)
 {
@@ -790,6 +853,7 @@ parent_run(struct conf *conf, const char *conf_path)
 	setup_signals();
 	prepare_dirs();
 	bind_all();
+	control_listen(cf);
 	if (limits_init(MAX_CHILDREN, cf->max_sessions) == -1)
 		fatal("shared session counters");
 	(void)zstats_create(cf->spool);	/* without it: no figures, logged */
@@ -801,12 +865,9 @@ parent_run(struct conf *conf, const char *conf_path)
 	start_workers();
 	log_info("start", "moatd ready: %s", cf->hostname);
 	for (;;) {
-		struct pollfd pfd = { .fd = sigfd, .events = POLLIN };
-
-		if (poll(&pfd, 1, 1000) == -1 && errno != EINTR)
-			fatal("poll");
-		handle_signals();
+		parent_poll();
 		now = time(NULL);
+		control_tick(now);
 		if (stopping) {
 			stop_step(now);
 			continue;
