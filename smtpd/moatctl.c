@@ -6,6 +6,9 @@
  *	moatctl [-f CONF] makemap [-f] -a		every configured map
  *	moatctl [-f CONF] query MAP KEY			look a key up
  *	moatctl [-f CONF] reload | stop			SIGHUP / SIGTERM
+ *	moatctl [-f CONF] flush				retry deferred mail now
+ *	moatctl [-f CONF] queue [list] [plain | json]	the queue, held too
+ *	moatctl [-f CONF] queue hold|release|delete ID...
  *	moatctl [-f CONF] dnsbl				DNS list figures
  *	moatctl [-f CONF] greylist [list | stats | allow|delete NET SENDER RCPT]
  *	moatctl [-f CONF] rates IP			a client's rate buckets
@@ -27,8 +30,12 @@
  * records of the installed one unless forced: a truncated export would
  * otherwise make every recipient unknown and bounce real mail with 550.
  *
- * Exit codes: 0 success; 1 failure or refusal (query: not found);
- * 2 usage or error (query: lookup error).
+ * flush and queue ask the running daemon over its control socket
+ * (ctlqueue.c); reload and stop signal it.
+ *
+ * Exit codes: 0 success; 1 failure or refusal (query: not found; queue:
+ * no such entry); 2 usage or error (query: lookup error; flush, queue:
+ * moatd could not be asked).
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -56,7 +63,10 @@
 #include "../greylist/netkey.h"
 #include "../greylist/rates.h"
 #include "../queue/maildir.h"
+#include "../queue/spool.h"
 #include "buf.h"
+#include "control.h"
+#include "ctlqueue.h"
 
 #ifndef MOAT_CONF_DEFAULT
 #define MOAT_CONF_DEFAULT	"/etc/moat/moat.conf"
@@ -82,6 +92,7 @@ static int	cmd_query(struct ctl *, int, char **);
 static int	cmd_reload(struct ctl *, int, char **);
 static int	cmd_stop(struct ctl *, int, char **);
 static int	cmd_flush(struct ctl *, int, char **);
+static int	cmd_queue(struct ctl *, int, char **);
 static int	cmd_dnsbl(struct ctl *, int, char **);
 static int	cmd_greylist(struct ctl *, int, char **);
 static int	cmd_rates(struct ctl *, int, char **);
@@ -97,7 +108,10 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "print what moatd's lookup of KEY in MAP returns", cmd_query },
 	{ "reload", "", "reload config and maps (SIGHUP)", cmd_reload },
 	{ "stop", "", "drain sessions and stop (SIGTERM)", cmd_stop },
-	{ "flush", "", "retry deferred deliveries now (SIGUSR1)", cmd_flush },
+	{ "flush", "", "retry deferred deliveries now", cmd_flush },
+	{ "queue", "[list] [plain | json] | hold|release|delete ID...",
+	    "list the queue (held entries too), hold an entry, release a "
+	    "held one, delete one", cmd_queue },
 	{ "dnsbl", "", "per DNS list: state, queries, listed, errors, "
 	    "latency", cmd_dnsbl },
 	{ "greylist", "[list | stats | allow NET SENDER RCPT | delete NET "
@@ -590,10 +604,94 @@ cmd_stop(struct ctl *ctl, int argc, char **argv)
 	return ctl_signal(ctl, argc, SIGTERM, "stop requested");
 }
 
+/* ---- the queue, over the control socket ---- */
+
 static int
 cmd_flush(struct ctl *ctl, int argc, char **argv)
 {
-	return ctl_signal(ctl, argc, SIGUSR1, "flush requested");
+	char err[CTL_TEXT_MAX + CONF_PATH_MAX];
+	int rc;
+
+	if (argc != 1)
+		usage();
+	if ((rc = ctlqueue_op(&ctl->conf, CTL_FLUSH, "", stdout, err,
+	    sizeof(err))) != 0)
+		warnx_("%s", err);
+	return rc;
+}
+
+/* A queue id as typed: any case, made the spool's upper case. */
+static int
+queue_id_arg(const char *arg, char *qid)
+{
+	size_t i;
+
+	if (strlen(arg) != QID_LEN)
+		return -1;
+	for (i = 0; i <= QID_LEN; i++)
+		qid[i] = (char)(arg[i] >= 'a' && arg[i] <= 'f' ?
+		    arg[i] - 'a' + 'A' : arg[i]);
+	return spool_qid_valid(qid) ? 0 : -1;
+}
+
+static int
+queue_ops(struct ctl *ctl, uint32_t op, int argc, char **argv)
+{
+	char qid[QID_LEN + 1], err[CTL_TEXT_MAX + CONF_PATH_MAX];
+	int i, rc, worst = 0;
+
+	for (i = 0; i < argc; i++) {
+		if (queue_id_arg(argv[i], qid) == -1) {
+			warnx_("%s: not a queue id (16 hexadecimal digits)",
+			    argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	for (i = 0; i < argc; i++) {
+		(void)queue_id_arg(argv[i], qid);
+		if ((rc = ctlqueue_op(&ctl->conf, op, qid, stdout, err,
+		    sizeof(err))) != 0)
+			warnx_("%s", err);
+		if (rc > worst)
+			worst = rc;
+	}
+	return worst;
+}
+
+static int
+cmd_queue(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct {
+		const char	*name;
+		uint32_t	 op;
+	} ops[] = {
+		{ "hold", CTL_HOLD }, { "release", CTL_RELEASE },
+		{ "delete", CTL_DELETE },
+	};
+	char err[CTL_TEXT_MAX + CONF_PATH_MAX];
+	const char *format;
+	size_t i;
+	int rc;
+
+	for (i = 0; argc > 1 && i < sizeof(ops) / sizeof(ops[0]); i++) {
+		if (strcmp(argv[1], ops[i].name) != 0)
+			continue;
+		if (argc < 3)
+			usage();
+		return queue_ops(ctl, ops[i].op, argc - 2, argv + 2);
+	}
+	if (argc > 1 && strcmp(argv[1], "list") == 0) {
+		argc--;
+		argv++;
+	}
+	format = argc == 2 ? argv[1] : "plain";
+	if (argc > 2 || (strcmp(format, "plain") != 0 &&
+	    strcmp(format, "json") != 0))
+		usage();
+	if ((rc = ctlqueue_list(&ctl->conf, strcmp(format, "json") == 0,
+	    stdout, err, sizeof(err))) != 0)
+		warnx_("%s", err);
+	return rc;
 }
 
 int
