@@ -369,7 +369,7 @@ run_request(struct frame *f)
 	e.dnsbl = j->req.dnsbl;
 	e.greylist = j->req.greylist;
 	e.size = j->req.size;
-	e.rcpt = j->req.rcpt;
+	e.rcpt = (const char *const *)j->req.rcpt;
 	e.nrcpt = j->req.nrcpt;
 	if (filter_env_build(&j->env, &e) == -1) {
 		log_warn("filter: qid=%s", j->req.qid);

@@ -29,30 +29,9 @@ filter_request_put(struct frame *f, const struct filter_request *r)
 	return f->bad ? -1 : 0;
 }
 
-static const char *
-get_rcpts(struct frame *f, struct filter_request *r)
-{
-	size_t used = 0, room;
-	uint32_t i;
-
-	for (i = 0; i < r->nrcpt; i++) {
-		room = sizeof(r->arena) - used;
-		if (room > SPOOL_ADDR_MAX)
-			room = SPOOL_ADDR_MAX;
-		frame_get_str(f, r->arena + used, room);
-		if (f->bad)
-			return "malformed recipient";
-		r->rcpt[i] = r->arena + used;
-		used += strlen(r->rcpt[i]) + 1;
-	}
-	return NULL;
-}
-
 const char *
 filter_request_get(struct frame *f, struct filter_request *r)
 {
-	const char *bad;
-
 	r->ticket = frame_get_u64(f);
 	frame_get_str(f, r->qid, sizeof(r->qid));
 	frame_get_str(f, r->ip, sizeof(r->ip));
@@ -70,8 +49,10 @@ filter_request_get(struct frame *f, struct filter_request *r)
 		return "malformed envelope";
 	if (r->nrcpt < 1 || r->nrcpt > SPOOL_RCPT_MAX)
 		return "bad recipient count";
-	if ((bad = get_rcpts(f, r)) != NULL)
-		return bad;
+	frame_get_strv(f, r->arena, sizeof(r->arena), SPOOL_ADDR_MAX, r->rcpt,
+	    r->nrcpt);
+	if (f->bad)
+		return "malformed recipient";
 	return frame_end(f) == 0 ? NULL : "malformed or trailing bytes";
 }
 

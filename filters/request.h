@@ -36,7 +36,7 @@ struct filter_request {
 	char		 greylist[16];
 	uint64_t	 size;
 	uint32_t	 nrcpt;
-	const char	*rcpt[SPOOL_RCPT_MAX];
+	char		*rcpt[SPOOL_RCPT_MAX];
 	char		 arena[FRAME_MAX];	/* the recipients' text */
 };
 

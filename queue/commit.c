@@ -103,28 +103,8 @@ discard(struct queue *q, struct qmsg *m, const char *reason)
 /* ---- COMMIT ---- */
 
 static const char *
-decode_rcpts(struct frame *f, struct commit_req *r)
-{
-	size_t used = 0, room;
-	uint32_t i;
-
-	for (i = 0; i < r->nrcpt; i++) {
-		room = sizeof(commit_arena) - used;
-		if (room > SPOOL_ADDR_MAX)
-			room = SPOOL_ADDR_MAX;
-		frame_get_str(f, commit_arena + used, room);
-		if (f->bad)
-			return "malformed recipient";
-		r->rcpt[i] = commit_arena + used;
-		used += strlen(r->rcpt[i]) + 1;
-	}
-	return NULL;
-}
-
-static const char *
 decode_commit(struct frame *f, struct commit_req *r)
 {
-	const char *bad;
 	struct stat st;
 
 	r->ticket = frame_get_u64(f);
@@ -138,8 +118,10 @@ decode_commit(struct frame *f, struct commit_req *r)
 		return "malformed envelope";
 	if (r->nrcpt < 1 || r->nrcpt > SPOOL_RCPT_MAX)
 		return "bad recipient count";
-	if ((bad = decode_rcpts(f, r)) != NULL)
-		return bad;
+	frame_get_strv(f, commit_arena, sizeof(commit_arena), SPOOL_ADDR_MAX,
+	    r->rcpt, r->nrcpt);
+	if (f->bad)
+		return "malformed recipient";
 	r->size = frame_get_u64(f);
 	if (frame_end(f) != 0)
 		return "malformed or trailing bytes";

@@ -145,6 +145,23 @@ frame_get_bytes(struct frame *f, void *dst, size_t dstsize)
 	return n;
 }
 
+void
+frame_get_strv(struct frame *f, char *arena, size_t arenasize,
+    size_t each_max, char **v, uint32_t n)
+{
+	size_t used = 0, room;
+	uint32_t i;
+
+	for (i = 0; i < n && !f->bad; i++) {
+		room = arenasize - used;
+		if (room > each_max)
+			room = each_max;
+		frame_get_str(f, arena + used, room);
+		v[i] = arena + used;
+		used += strlen(v[i]) + 1;
+	}
+}
+
 int
 frame_end(struct frame *f)
 {

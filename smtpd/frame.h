@@ -71,6 +71,10 @@ uint64_t frame_get_u64(struct frame *);
 /* copies a string into dst; bad if longer than dstsize-1 or has a NUL */
 void	frame_get_str(struct frame *, char *dst, size_t dstsize);
 size_t	frame_get_bytes(struct frame *, void *dst, size_t dstsize);
+/* n strings, each at most each_max bytes with its NUL, one after the
+ * other into arena; v[i] points at each.  Bad when they do not fit. */
+void	frame_get_strv(struct frame *, char *arena, size_t arenasize,
+	    size_t each_max, char **v, uint32_t n);
 int	frame_end(struct frame *);	/* 0 if all consumed and not bad */
 
 /*

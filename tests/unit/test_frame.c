@@ -491,9 +491,47 @@ test_bad_datagrams(void)
 	(void)close(sv[1]);
 }
 
+/* A string vector: into its arena, each string bounded, all bounded. */
+static void
+test_strv(void)
+{
+	struct frame f;
+	char arena[16], *v[3];
+
+	frame_init(&f, FRAME_COMMIT);
+	frame_put_str(&f, "ab");
+	frame_put_str(&f, "cde");
+	frame_put_str(&f, "");
+	f.pos = 0;
+	frame_get_strv(&f, arena, sizeof(arena), 8, v, 3);
+	CHECK(!f.bad && strcmp(v[0], "ab") == 0 && strcmp(v[1], "cde") == 0 &&
+	    strcmp(v[2], "") == 0 && frame_end(&f) == 0, "three strings");
+
+	frame_init(&f, FRAME_COMMIT);
+	frame_put_str(&f, "abcdefgh");
+	f.pos = 0;
+	frame_get_strv(&f, arena, sizeof(arena), 8, v, 1);
+	CHECK(f.bad, "a string past each_max");
+
+	frame_init(&f, FRAME_COMMIT);
+	frame_put_str(&f, "abcdef");
+	frame_put_str(&f, "ghijkl");
+	frame_put_str(&f, "mnopqr");
+	f.pos = 0;
+	frame_get_strv(&f, arena, sizeof(arena), 8, v, 3);
+	CHECK(f.bad, "strings past the arena");
+
+	frame_init(&f, FRAME_COMMIT);
+	frame_put_str(&f, "ab");
+	f.pos = 0;
+	frame_get_strv(&f, arena, sizeof(arena), 8, v, 2);
+	CHECK(f.bad, "fewer strings than told");
+}
+
 int
 main(void)
 {
+	test_strv();
 	test_round_trips();
 	test_bad_readers();
 	test_writer_cap();
