@@ -340,6 +340,37 @@ dns_client_ptr(const struct session *s)
 	return s->dns != NULL ? s->dns->verified : "";
 }
 
+const char *
+dns_client_ptr_any(const struct session *s)
+{
+	if (s->dns == NULL)
+		return "";
+	if (s->dns->verified[0] != '\0')
+		return s->dns->verified;
+	return s->dns->nnames > 0 ? s->dns->names[0] : "";
+}
+
+void
+dns_client_listings(const struct session *s, char *out, size_t outsize)
+{
+	size_t i, n = 0;
+	int w;
+
+	out[0] = '\0';
+	for (i = 0; s->dns != NULL && i < cf->nzones && n < outsize; i++) {
+		if (cf->zones[i].kind != ZONE_DNSBL ||
+		    s->dns->zone[i] != ZONE_LISTED)
+			continue;
+		w = snprintf(out + n, outsize - n, "%s%s=%s", n ? " " : "",
+		    cf->zones[i].zone, s->dns->code[i]);
+		if (w < 0 || (size_t)w >= outsize - n) {
+			out[n] = '\0';		/* no half entry */
+			break;
+		}
+		n += (size_t)w;
+	}
+}
+
 void
 dns_client_free(struct session *s)
 {

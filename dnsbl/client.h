@@ -36,6 +36,10 @@ void	dns_client_verdict(struct session *, struct verdict *);
 int	dns_client_allowlisted(const struct session *);
 /* The forward-confirmed PTR name, "" when none (yet). */
 const char *dns_client_ptr(const struct session *);
+/* That name, or else the first PTR name unconfirmed, "" when none. */
+const char *dns_client_ptr_any(const struct session *);
+/* The DNSBL zones that list the client: "ZONE=ANSWER ...", "" none. */
+void	dns_client_listings(const struct session *, char *out, size_t);
 void	dns_client_free(struct session *);
 /* Loop turn: hand out answers, end sessions' budgets; returns the ms
  * the loop may sleep at most. */

@@ -321,6 +321,21 @@ block_sweep(time_t now)
 	(void)store_sweep(KIND_BLOCK, SWEEP_MAX, client_done, &t);
 }
 
+void
+block_for(const struct sockaddr *sa, unsigned seconds, const char *why)
+{
+	struct change c = { .cf = wk->conf, .now = time(NULL),
+	    .reason = why };
+
+	c.seconds = seconds < c.cf->block_time_max ? seconds :
+	    c.cf->block_time_max;
+	if (c.seconds == 0 ||
+	    (c.klen = block_key(c.key, sa, c.cf->rate_net6)) == 1)
+		return;
+	if (change(&c) == 0 && c.blocked)
+		log_block(&c);
+}
+
 /* ---- by hand (moatctl) ---- */
 
 static const struct conf *ctl_conf;

@@ -42,6 +42,9 @@ struct block_hit {
 
 /* Score one event; the `block` log line when it blocks the client. */
 void	block_event(const struct sockaddr *, enum block_event);
+/* Block the client for seconds (at most block_time_max), as a filter
+ * asked; the `block` log line. */
+void	block_for(const struct sockaddr *, unsigned seconds, const char *why);
 /* 1 when the client is blocked now, by its own record or a network's. */
 int	block_check(const struct sockaddr *, struct block_hit *);
 /* Forget network blocks that have expired (a bounded walk). */

@@ -337,12 +337,14 @@ exempt(const struct session *s, const char *rcpt)
 	return s->client_ok || dns_client_allowlisted(s) || allow_listed(s);
 }
 
+/* The decision's line; the transaction keeps its result for filters. */
 static void
-log_decision(const struct session *s, const char *rcpt, const char *net,
+log_decision(struct session *s, const char *rcpt, const char *net,
     const struct decision *d, unsigned retry_in)
 {
 	struct kv k;
 
+	s->tx->greylist = result_names[d->result];
 	kv_begin(&k, "greylist");
 	kv_id(&k, "session", s->id);
 	kv_str(&k, "ip", s->ip);

@@ -52,6 +52,13 @@ struct commit_req {
 	uint32_t	 nrcpt;
 	char		*rcpt[SPOOL_RCPT_MAX];
 	uint64_t	 size;
+	/* for the filters */
+	uint32_t	 port;
+	char		 ptr_any[SPOOL_PTR_MAX];
+	uint32_t	 ptr_verified;
+	char		 tls[128];
+	char		 dnsbl[1024];
+	char		 greylist[16];
 };
 
 static struct commit_req commit_req;
@@ -123,6 +130,12 @@ decode_commit(struct frame *f, struct commit_req *r)
 	if (f->bad)
 		return "malformed recipient";
 	r->size = frame_get_u64(f);
+	r->port = frame_get_u32(f);
+	frame_get_str(f, r->ptr_any, sizeof(r->ptr_any));
+	r->ptr_verified = frame_get_u32(f);
+	frame_get_str(f, r->tls, sizeof(r->tls));
+	frame_get_str(f, r->dnsbl, sizeof(r->dnsbl));
+	frame_get_str(f, r->greylist, sizeof(r->greylist));
 	if (frame_end(f) != 0)
 		return "malformed or trailing bytes";
 	if (!spool_qid_valid(r->qid))

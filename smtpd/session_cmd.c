@@ -574,9 +574,27 @@ data_refused(struct session *s, int code, const char *enh, const char *cls,
 	s->state = S_CMD;
 }
 
+/* What the filters learn beyond the envelope (filters/README.md). */
+static void
+commit_put_evidence(struct session *s, struct frame *f)
+{
+	char tls[128] = "", dnsbl[1024];
+
+	if (s->ssl != NULL && s->tls_done)
+		(void)tls_describe(s->ssl, tls, sizeof(tls));
+	dns_client_listings(s, dnsbl, sizeof(dnsbl));
+	frame_put_u32(f, s->port);
+	frame_put_str(f, dns_client_ptr_any(s));
+	frame_put_u32(f, dns_client_ptr(s)[0] != '\0');
+	frame_put_str(f, tls);
+	frame_put_str(f, dnsbl);
+	frame_put_str(f, s->tx->greylist != NULL ? s->tx->greylist : "");
+}
+
 static void
 data_commit(struct session *s)
 {
+	const struct conf *cf = wk->conf;
 	struct frame f;
 	struct rcpt *r;
 
@@ -591,6 +609,7 @@ data_commit(struct session *s)
 	for (r = s->tx->rcpts; r != NULL; r = r->next)
 		frame_put_str(&f, r->addr);
 	frame_put_u64(&f, (uint64_t)lseek(s->tx->memfd, 0, SEEK_END));
+	commit_put_evidence(s, &f);
 	if (worker_queue_send(&f, s->tx->memfd) == -1) {
 		log_warn("queue: cannot hand over qid=%s", s->tx->qid);
 		s->state = S_CMD;
@@ -600,7 +619,9 @@ data_commit(struct session *s)
 		return;
 	}
 	s->state = S_COMMIT;
-	s->deadline = time(NULL) + wk->conf->command_timeout;
+	/* the filters may take their time, one after the other */
+	s->deadline = time(NULL) + cf->command_timeout +
+	    (time_t)cf->nfilters * cf->filter_timeout;
 }
 
 void

@@ -82,6 +82,7 @@ struct tx {
 	time_t		 data_start;
 	struct verdict	 dns_held;		/* the sender's DNS verdict */
 	int		 dns_held_log_only;	/* dns_action = log */
+	const char	*greylist;		/* the last RCPT's result, "" */
 };
 
 struct dns_client;

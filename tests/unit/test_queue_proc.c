@@ -139,6 +139,18 @@ send_simple(int fd, uint32_t type)
 static const char body[] = "Received: from x\r\nSubject: test\r\n\r\n"
     "hello\r\n";
 
+/* The COMMIT's fields for the filters: port, PTR, TLS, DNSBL, greylist. */
+static void
+put_evidence(struct frame *f)
+{
+	frame_put_u32(f, 40000);
+	frame_put_str(f, "");
+	frame_put_u32(f, 0);
+	frame_put_str(f, "");
+	frame_put_str(f, "");
+	frame_put_str(f, "");
+}
+
 static int
 send_commit(int w, uint64_t ticket, const char *qid, const char *rcpt,
     uint64_t sizeadj)
@@ -158,6 +170,7 @@ send_commit(int w, uint64_t ticket, const char *qid, const char *rcpt,
 	frame_put_u32(&fr, 1);
 	frame_put_str(&fr, rcpt);
 	frame_put_u64(&fr, strlen(body) + sizeadj);
+	put_evidence(&fr);
 	r = frame_send(w, &fr, fd);
 	close(fd);
 	return r;
@@ -577,6 +590,7 @@ send_commit_many(int w, uint64_t ticket, const char *qid)
 		frame_put_str(&fr, rcpt);
 	}
 	frame_put_u64(&fr, strlen(body));
+	put_evidence(&fr);
 	r = frame_send(w, &fr, fd);
 	close(fd);
 	return r;
