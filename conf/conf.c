@@ -225,6 +225,7 @@ static const struct conf_key conf_keys[] = {
 	{ "block_weight_forged", CT_COUNT,	F(block_weight[2]), "5", 0, 1000000, NULL },
 	{ "block_weight_dictionary", CT_COUNT,	F(block_weight[3]), "10", 0, 1000000, NULL },
 	{ "block_weight_pregreet", CT_COUNT,	F(block_weight[4]), "10", 0, 1000000, NULL },
+	{ "block_weight_filter", CT_COUNT,	F(block_weight[5]), "2", 0, 1000000, NULL },
 
 	{ "filter",		CT_FILTER,	F(filters),	NULL, 0, 0, NULL },
 	{ "filter_user",	CT_STRING,	F(filter_user),	"moatf", 0, 0, NULL },

@@ -169,7 +169,7 @@ struct conf {
 	unsigned block_time;			/* seconds */
 	unsigned block_time_max;
 	int	block_action;			/* enum rate_action */
-	unsigned block_weight[5];		/* per enum block_event */
+	unsigned block_weight[6];		/* per enum block_event */
 
 	/* filters (filters/), run in order on each message */
 	struct conf_filter filters[CONF_FILTER_MAX];

@@ -58,6 +58,7 @@ static const char *const event_names[BLOCK_EVENTS] = {
 	[BLOCK_FORGED] = "forged-local-sender",
 	[BLOCK_DICTIONARY] = "dictionary-attack",
 	[BLOCK_PREGREET] = "pregreet",
+	[BLOCK_FILTER] = "filter-refusal",
 };
 
 struct change {

@@ -121,7 +121,7 @@ chan_close(struct queue *q, struct chan *c, const char *why)
 	c->dead = 1;
 	/* from here a living worker's sends fail: none can slip in unread */
 	(void)shutdown(c->fd, SHUT_RDWR);
-	if (c->kind != CHAN_PARENT)
+	if (c->kind == CHAN_WORKER)
 		chan_drain_confirms(q, c);
 	epoll_ctl(q->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
@@ -130,6 +130,12 @@ chan_close(struct queue *q, struct chan *c, const char *why)
 	if (c->kind == CHAN_PARENT) {
 		log_warnx("queue: parent channel closed (%s), exiting", why);
 		exit(1);
+	}
+	if (c->kind == CHAN_FILTER) {
+		log_warnx("queue: filter channel closed (%s)", why);
+		if (q->filter == c)
+			filterq_lost(q);
+		return;
 	}
 	log_debug("queue: worker channel slot=%u closed: %s", c->slot, why);
 	commit_chan_closed(q, c->id);
@@ -140,8 +146,12 @@ chan_bad(struct queue *q, struct chan *c, const char *why)
 {
 	if (c->kind == CHAN_PARENT)
 		fatalx("queue: bad frame from parent: %s", why);
-	log_warnx("queue: bad frame from worker slot=%u: %s; closing its "
-	    "channel", c->slot, why);
+	if (c->kind == CHAN_FILTER)
+		log_warnx("queue: bad frame from the filters: %s; closing "
+		    "their channel", why);
+	else
+		log_warnx("queue: bad frame from worker slot=%u: %s; closing "
+		    "its channel", c->slot, why);
 	chan_close(q, c, why);
 }
 
@@ -225,6 +235,8 @@ chan_dispatch(struct queue *q, struct chan *c, struct frame *f)
 
 	if (c->kind == CHAN_PARENT)
 		bad = queue_parent_frame(q, f);
+	else if (c->kind == CHAN_FILTER)
+		bad = filterq_frame(q, f);
 	else
 		bad = commit_frame(q, c, f);
 	if (f->fd != -1) {		/* a descriptor nobody took */

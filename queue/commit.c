@@ -42,33 +42,14 @@
 #include "queue.h"
 #include "syncpool.h"
 
-struct commit_req {
-	uint64_t	 ticket;
-	char		 qid[QID_LEN + 1];
-	char		 ip[SPOOL_IP_MAX];
-	char		 ptr[SPOOL_PTR_MAX];
-	char		 helo[SPOOL_HELO_MAX];
-	char		 sender[SPOOL_ADDR_MAX];
-	uint32_t	 nrcpt;
-	char		*rcpt[SPOOL_RCPT_MAX];
-	uint64_t	 size;
-	/* for the filters */
-	uint32_t	 port;
-	char		 ptr_any[SPOOL_PTR_MAX];
-	uint32_t	 ptr_verified;
-	char		 tls[128];
-	char		 dnsbl[1024];
-	char		 greylist[16];
-};
-
 static struct commit_req commit_req;
-static char commit_arena[FRAME_MAX];	/* the recipients' strings */
 
 /* ---- replies ---- */
 
-static void
-reply_fail(struct queue *q, struct chan *c, uint64_t ticket, unsigned code,
-    const char *enh, const char *text)
+void
+commit_refuse(struct queue *q, struct chan *c, uint64_t ticket,
+    unsigned code, const char *enh, const char *text, const char *cls,
+    unsigned block)
 {
 	struct frame *f = &q->out;
 
@@ -77,7 +58,16 @@ reply_fail(struct queue *q, struct chan *c, uint64_t ticket, unsigned code,
 	frame_put_u32(f, code);
 	frame_put_str(f, enh);
 	frame_put_str(f, text);
+	frame_put_str(f, cls);
+	frame_put_u32(f, block);
 	chan_send(q, c, f);
+}
+
+static void
+reply_fail(struct queue *q, struct chan *c, uint64_t ticket, unsigned code,
+    const char *enh, const char *text)
+{
+	commit_refuse(q, c, ticket, code, enh, text, "", 0);
 }
 
 static void
@@ -125,7 +115,7 @@ decode_commit(struct frame *f, struct commit_req *r)
 		return "malformed envelope";
 	if (r->nrcpt < 1 || r->nrcpt > SPOOL_RCPT_MAX)
 		return "bad recipient count";
-	frame_get_strv(f, commit_arena, sizeof(commit_arena), SPOOL_ADDR_MAX,
+	frame_get_strv(f, r->arena, sizeof(r->arena), SPOOL_ADDR_MAX,
 	    r->rcpt, r->nrcpt);
 	if (f->bad)
 		return "malformed recipient";
@@ -182,9 +172,9 @@ pending_push(struct pendlist *l, unsigned chan, uint64_t ticket,
 	return 0;
 }
 
-/* Store it; 0, or -1 after replying the failure. */
-static int
-commit_store(struct queue *q, struct chan *c, struct commit_req *r, int fd)
+int
+commit_store(struct queue *q, struct chan *c, const struct commit_req *r,
+    int fd, const char *added, size_t addlen)
 {
 	struct spool_env env;
 	const char *why;
@@ -198,7 +188,8 @@ commit_store(struct queue *q, struct chan *c, struct commit_req *r, int fd)
 		    "Error: message not queued, try again later");
 		return -1;
 	}
-	if ((sfd = spool_commit_start(&q->sp, &env, fd, r->size)) == -1) {
+	if ((sfd = spool_commit_start(&q->sp, &env, fd, r->size, added,
+	    addlen)) == -1) {
 		log_warn("queue: commit qid=%s", r->qid);
 		spool_env_free(&env);
 		reply_fail(q, c, r->ticket, 451, "4.3.0",
@@ -251,7 +242,11 @@ commit_msg(struct queue *q, struct chan *c, struct frame *f)
 		    "Error: queue id in use, try again");
 		return NULL;
 	}
-	commit_store(q, c, r, f->fd);
+	if (q->conf->nfilters > 0) {
+		filterq_submit(q, c, r, f->fd);
+		return NULL;
+	}
+	(void)commit_store(q, c, r, f->fd, NULL, 0);
 	return NULL;
 }
 
@@ -491,6 +486,7 @@ commit_chan_closed(struct queue *q, unsigned chan_id)
 		if (m->owner == chan_id)
 			discard(q, m, "unconfirmed");
 	}
+	filterq_chan_closed(q, chan_id);
 }
 
 size_t

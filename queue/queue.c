@@ -61,6 +61,24 @@ parent_worker(struct queue *q, struct frame *f)
 	return NULL;
 }
 
+/* A (new) channel to filterd: the old one, if any, is gone. */
+static const char *
+parent_filter(struct queue *q, struct frame *f)
+{
+	if (frame_end(f) != 0)
+		return "malformed";
+	if (f->fd == -1)
+		return "no channel descriptor";
+	if (q->filter != NULL)
+		chan_close(q, q->filter, "replaced");
+	if ((q->filter = chan_open(q, f->fd, CHAN_FILTER, 0)) == NULL) {
+		log_warn("queue: cannot add the filters' channel");
+		return NULL;		/* f->fd is closed by the caller */
+	}
+	f->fd = -1;
+	return NULL;
+}
+
 static const char *
 parent_map(struct queue *q, struct frame *f)
 {
@@ -116,6 +134,8 @@ queue_parent_frame(struct queue *q, struct frame *f)
 		return parent_worker(q, f);
 	case FRAME_MAP:
 		return parent_map(q, f);
+	case FRAME_FILTER_SOCK:
+		return parent_filter(q, f);
 	case FRAME_DRAIN:
 		return parent_drain(q, f);
 	case FRAME_FLUSH:

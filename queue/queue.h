@@ -106,7 +106,7 @@ struct outframe {
 	unsigned char	 data[];
 };
 
-enum chan_kind { CHAN_PARENT, CHAN_WORKER };
+enum chan_kind { CHAN_PARENT, CHAN_WORKER, CHAN_FILTER };
 
 struct chan {
 	int		 fd;
@@ -134,12 +134,38 @@ struct pendlist {
 	size_t		 n, cap;
 };
 
+/* A worker's COMMIT, decoded (commit.c). */
+struct commit_req {
+	uint64_t	 ticket;
+	char		 qid[QID_LEN + 1];
+	char		 ip[SPOOL_IP_MAX];
+	char		 ptr[SPOOL_PTR_MAX];
+	char		 helo[SPOOL_HELO_MAX];
+	char		 sender[SPOOL_ADDR_MAX];
+	uint32_t	 nrcpt;
+	char		*rcpt[SPOOL_RCPT_MAX];
+	uint64_t	 size;
+	/* for the filters */
+	uint32_t	 port;
+	char		 ptr_any[SPOOL_PTR_MAX];
+	uint32_t	 ptr_verified;
+	char		 tls[128];
+	char		 dnsbl[1024];
+	char		 greylist[16];
+	char		 arena[FRAME_MAX];	/* the recipients' text */
+};
+
+
+struct filterq;
+
 struct queue {
 	const struct conf *conf;
 	int		 ep;
 	struct spool	 sp;
 	struct map	 rcptmap;
 	struct chan	*parent;
+	struct chan	*filter;		/* to filterd; NULL: none */
+	struct filterq	*fq;			/* messages being filtered */
 	LIST_HEAD(, chan) chans;
 	unsigned	 next_id;
 	struct msgtab	 tab;
@@ -179,6 +205,21 @@ const char *qctl_frame(struct queue *, struct frame *);	/* moatctl's */
 void	 commit_flush(struct queue *);	/* group fsync, then replies */
 void	 commit_acks(struct queue *);	/* CONFIRM_OK, after deliveries */
 void	 commit_chan_closed(struct queue *, unsigned chan_id);
+/* Store it (added: header fields for after Received:); 0, or -1 after
+ * replying the failure. */
+int	 commit_store(struct queue *, struct chan *, const struct commit_req *,
+	    int fd, const char *added, size_t addlen);
+/* COMMIT_FAIL with a refusal class and a block request (filters). */
+void	 commit_refuse(struct queue *, struct chan *, uint64_t ticket,
+	    unsigned code, const char *enh, const char *text, const char *cls,
+	    unsigned block);
+
+/* filterq.c: messages out to the filters until their verdict */
+void	 filterq_submit(struct queue *, struct chan *,
+	    const struct commit_req *, int fd);
+const char *filterq_frame(struct queue *, struct frame *);
+void	 filterq_chan_closed(struct queue *, unsigned chan_id);
+void	 filterq_lost(struct queue *);	/* filterd's channel closed */
 void	 commit_recover(struct queue *);
 void	 commit_grace_expired(struct queue *);
 size_t	 commit_outstanding(struct queue *);	/* unconfirmed, owned */

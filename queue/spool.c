@@ -234,22 +234,22 @@ copy_read(int in, int out, off_t off, uint64_t size)
 	return 0;
 }
 
-/* Copy exactly size bytes of in (from offset 0) to out's position. */
+/* Copy in's bytes from offset from up to offset to, to out's position. */
 static int
-copy_body(int in, int out, uint64_t size)
+copy_range(int in, int out, off_t from, uint64_t to)
 {
-	off_t off = 0;
+	off_t off = from;
 	ssize_t r;
 
-	while ((uint64_t)off < size) {
-		size_t want = size - (uint64_t)off > 0x40000000 ? 0x40000000 :
-		    (size_t)(size - (uint64_t)off);
+	while ((uint64_t)off < to) {
+		size_t want = to - (uint64_t)off > 0x40000000 ? 0x40000000 :
+		    (size_t)(to - (uint64_t)off);
 
 		if ((r = sendfile(out, in, &off, want)) == -1) {
 			if (errno == EINTR)
 				continue;
-			if ((errno == EINVAL || errno == ENOSYS) && off == 0)
-				return copy_read(in, out, 0, size);
+			if ((errno == EINVAL || errno == ENOSYS) && off == from)
+				return copy_read(in, out, from, to);
 			return -1;
 		}
 		if (r == 0) {
@@ -260,8 +260,42 @@ copy_body(int in, int out, uint64_t size)
 	return 0;
 }
 
+/* Where the message's first header field (moat's Received:) ends, so
+ * that fields added by filters follow it; 0 when it is not found. */
+static off_t
+first_field_end(int msgfd, uint64_t size)
+{
+	char head[16384];
+	ssize_t n, i;
+
+	n = pread(msgfd, head, size < sizeof(head) ? (size_t)size :
+	    sizeof(head), 0);
+	for (i = 0; i + 2 < n; i++)
+		if (head[i] == '\r' && head[i + 1] == '\n' &&
+		    head[i + 2] != ' ' && head[i + 2] != '\t')
+			return i + 2;
+	return 0;
+}
+
+/* The message, with the added fields after its first header field. */
 static int
-write_entry(int fd, struct spool_env *e, int msgfd, uint64_t size)
+copy_message(int msgfd, int out, uint64_t size, const char *added,
+    size_t addlen)
+{
+	off_t at;
+
+	if (addlen == 0)
+		return copy_range(msgfd, out, 0, size);
+	at = first_field_end(msgfd, size);
+	if (copy_range(msgfd, out, 0, (uint64_t)at) == -1 ||
+	    fd_write_all(out, added, addlen) == -1)
+		return -1;
+	return copy_range(msgfd, out, at, size);
+}
+
+static int
+write_entry(int fd, struct spool_env *e, int msgfd, uint64_t size,
+    const char *added, size_t addlen)
 {
 	struct buf b;
 	int r;
@@ -273,8 +307,8 @@ write_entry(int fd, struct spool_env *e, int msgfd, uint64_t size)
 	buf_free(&b);
 	if (r == -1)
 		return -1;
-	e->body_len = (off_t)size;
-	if (copy_body(msgfd, fd, size) == -1)
+	e->body_len = (off_t)(size + addlen);
+	if (copy_message(msgfd, fd, size, added, addlen) == -1)
 		return -1;
 	/* a hint: the fsync in spool_commit_end() is what counts */
 	(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
@@ -296,7 +330,7 @@ spool_rename(int fromfd, int tofd, const char *name)
 
 int
 spool_commit_start(struct spool *sp, struct spool_env *e, int msgfd,
-    uint64_t size)
+    uint64_t size, const char *added, size_t addlen)
 {
 	int fd, saved;
 
@@ -305,7 +339,7 @@ spool_commit_start(struct spool *sp, struct spool_env *e, int msgfd,
 		    O_CLOEXEC, 0600);
 	if (fd == -1)
 		return -1;
-	if (write_entry(fd, e, msgfd, size) == -1) {
+	if (write_entry(fd, e, msgfd, size, added, addlen) == -1) {
 		saved = errno;
 		spool_commit_cancel(sp, e->qid, fd);
 		errno = saved;
@@ -342,7 +376,7 @@ spool_commit(struct spool *sp, struct spool_env *e, int msgfd,
 {
 	int fd, saved;
 
-	if ((fd = spool_commit_start(sp, e, msgfd, size)) == -1)
+	if ((fd = spool_commit_start(sp, e, msgfd, size, NULL, 0)) == -1)
 		return -1;
 	if (fsync(fd) == -1) {
 		saved = errno;

@@ -136,12 +136,13 @@ int	spool_commit(struct spool *, struct spool_env *, int msgfd,
  * The same in two steps, so the commits of one loop turn are written
  * (and their write-back started) before the first is fsynced:
  * spool_commit_start() writes tmp/QID and returns it open (-1 on error,
- * nothing left); the caller fsyncs it (the turn's files together, see
+ * nothing left), with addlen bytes of header fields (CRLF line ends)
+ * added after the message's first field, moat's Received:; the caller fsyncs it (the turn's files together, see
  * syncpool.h); spool_commit_end() closes and renames it (-1 on error,
  * nothing left); spool_commit_cancel() closes and removes it.
  */
 int	spool_commit_start(struct spool *, struct spool_env *, int msgfd,
-	    uint64_t size);
+	    uint64_t size, const char *added, size_t addlen);
 int	spool_commit_end(struct spool *, const char *qid, int fd);
 void	spool_commit_cancel(struct spool *, const char *qid, int fd);
 int	spool_sync_queue(struct spool *);

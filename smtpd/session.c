@@ -710,38 +710,59 @@ session_drain(struct session *s)
 	session_flush(s);
 }
 
-void
-session_commit_result(struct session *s, int ok, const char *qid, int code,
-    const char *enh, const char *text)
+/* The line that ends a transaction the queue answered, and the end. */
+static void
+commit_end(struct session *s, struct kv *k, const char *reply)
 {
-	struct kv k;
-
-	if (ok) {
-		session_reply(s, 250, "2.0.0", "Ok: queued as %s", qid);
-		memcpy(s->confirm_qid, qid, QID_LEN + 1);
-		s->confirm_left = s->out.len;
-		s->confirm_sent = 0;
-		s->confirm_wait = 0;
-		s->nmsgs++;
-		kv_begin(&k, "accept");
-	} else {
-		session_reply(s, code, enh, "%s", text);
-		kv_begin(&k, "defer");
-		kv_str(&k, "stage", "data");
-		kv_str(&k, "class", "queue");
-		kv_int(&k, "code", code);
-	}
-	kv_id(&k, "session", s->id);
-	kv_str(&k, "qid", s->tx->qid);
-	kv_str(&k, "ip", s->ip);
-	kv_str(&k, "from", s->tx->sender.null ? "" : s->tx->sender.text);
-	kv_uint(&k, "nrcpt", s->tx->nrcpt);
-	kv_uint(&k, "size", s->tx->dp.size);
-	if (!ok)
-		kv_str(&k, "reply", text);
-	kv_emit(&k);
+	kv_id(k, "session", s->id);
+	kv_str(k, "qid", s->tx->qid);
+	kv_str(k, "ip", s->ip);
+	kv_str(k, "from", s->tx->sender.null ? "" : s->tx->sender.text);
+	kv_uint(k, "nrcpt", s->tx->nrcpt);
+	kv_uint(k, "size", s->tx->dp.size);
+	if (reply != NULL)
+		kv_str(k, "reply", reply);
+	kv_emit(k);
 	tx_free(s);
 	s->state = S_CMD;
 	s->deadline = time(NULL) + wk->conf->command_timeout;
 	session_process(s);
+}
+
+void
+session_commit_ok(struct session *s, const char *qid)
+{
+	struct kv k;
+
+	session_reply(s, 250, "2.0.0", "Ok: queued as %s", qid);
+	memcpy(s->confirm_qid, qid, QID_LEN + 1);
+	s->confirm_left = s->out.len;
+	s->confirm_sent = 0;
+	s->confirm_wait = 0;
+	s->nmsgs++;
+	kv_begin(&k, "accept");
+	commit_end(s, &k, NULL);
+}
+
+/*
+ * The queue did not store it: its own trouble (class "": a deferral of
+ * class queue), or a filter's refusal, which may ask for the client to
+ * be blocked.
+ */
+void
+session_commit_refused(struct session *s, int code, const char *enh,
+    const char *text, const char *cls, unsigned block)
+{
+	struct kv k;
+
+	session_reply(s, code, enh, "%s", text);
+	kv_begin(&k, code >= 500 ? "reject" : "defer");
+	kv_str(&k, "stage", "data");
+	kv_str(&k, "class", cls[0] != '\0' ? cls : "queue");
+	kv_int(&k, "code", code);
+	if (block > 0)
+		block_for((struct sockaddr *)&s->peer, block, cls);
+	else if (code >= 500 && strncmp(cls, "filter:", 7) == 0)
+		block_event((struct sockaddr *)&s->peer, BLOCK_FILTER);
+	commit_end(s, &k, text);
 }

@@ -187,8 +187,9 @@ void	session_start(struct session *);
 void	session_io(struct session *, uint32_t events);
 void	session_process(struct session *);
 void	session_timer(struct session *, time_t now);
-void	session_commit_result(struct session *, int ok, const char *qid,
-	    int code, const char *enh, const char *text);
+void	session_commit_ok(struct session *, const char *qid);
+void	session_commit_refused(struct session *, int code, const char *enh,
+	    const char *text, const char *cls, unsigned block);
 void	session_drain(struct session *);
 void	session_close(struct session *, const char *reason);
 void	session_free(struct session *);

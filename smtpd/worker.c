@@ -534,18 +534,18 @@ worker_queue_lost(void)
 	for (s = wk->sessions; s != NULL; s = next) {
 		next = s->next;
 		if (s->state == S_COMMIT)
-			session_commit_result(s, 0, "", 451, "4.3.0",
-			    "Error: queue unavailable, try again later");
+			session_commit_refused(s, 451, "4.3.0", "Error: queue "
+			    "unavailable, try again later", "", 0);
 	}
 }
 
 static void
 worker_queue_frame(struct frame *f)
 {
-	char qid[QID_LEN + 1], enh[16], text[REPLY_TEXT_MAX];
+	char qid[QID_LEN + 1], enh[16], text[REPLY_TEXT_MAX], cls[64];
 	struct session *s;
 	uint64_t ticket;
-	uint32_t code = 0;
+	uint32_t code = 0, block = 0;
 
 	if (f->type == FRAME_CONFIRM_OK) {
 		frame_get_str(f, qid, sizeof(qid));
@@ -565,6 +565,8 @@ worker_queue_frame(struct frame *f)
 		code = frame_get_u32(f);
 		frame_get_str(f, enh, sizeof(enh));
 		frame_get_str(f, text, sizeof(text));
+		frame_get_str(f, cls, sizeof(cls));
+		block = frame_get_u32(f);
 	}
 	if (frame_end(f) == -1)
 		fatalx("queue sent a bad %s frame", frame_name(f->type));
@@ -575,9 +577,9 @@ worker_queue_frame(struct frame *f)
 		return;
 	}
 	if (f->type == FRAME_COMMIT_OK)
-		session_commit_result(s, 1, qid, 250, "2.0.0", "");
+		session_commit_ok(s, qid);
 	else
-		session_commit_result(s, 0, "", (int)code, enh, text);
+		session_commit_refused(s, (int)code, enh, text, cls, block);
 }
 
 static void

@@ -214,8 +214,8 @@ expect_commit_ok(int w, uint64_t ticket, const char *qid, const char *name)
 static void
 expect_fail(int w, uint64_t ticket, unsigned code, const char *name)
 {
-	char enh[16], text[256];
-	uint32_t c;
+	char enh[16], text[256], cls[64];
+	uint32_t c, block;
 
 	if (recv_within(w, 5000) != 1 || fr.type != FRAME_COMMIT_FAIL) {
 		CHECK(0, "%s: no commit-fail (type %u)", name, fr.type);
@@ -225,7 +225,10 @@ expect_fail(int w, uint64_t ticket, unsigned code, const char *name)
 	c = frame_get_u32(&fr);
 	frame_get_str(&fr, enh, sizeof(enh));
 	frame_get_str(&fr, text, sizeof(text));
-	CHECK(frame_end(&fr) == 0 && c == code, "%s: code %u", name, c);
+	frame_get_str(&fr, cls, sizeof(cls));
+	block = frame_get_u32(&fr);
+	CHECK(frame_end(&fr) == 0 && c == code && cls[0] == '\0' &&
+	    block == 0, "%s: code %u class %s block %u", name, c, cls, block);
 }
 
 static void

@@ -253,11 +253,11 @@ test_two_steps(struct spool *sp)
 	CHECK(spool_env_init(&e, QID2, 1700000000, "192.0.2.7", "", "h",
 	    "", rcpts, 1, &why) == 0, "env");
 	mfd = make_memfd(body);
-	fd = spool_commit_start(sp, &e, mfd, strlen(body));
+	fd = spool_commit_start(sp, &e, mfd, strlen(body), NULL, 0);
 	CHECK(fd != -1 && byte_at(sp, "tmp", QID2, e.state_off) == 'U' &&
 	    byte_at(sp, "queue", QID2, e.state_off) == 0,
 	    "started: in tmp/ only");
-	CHECK(spool_commit_start(sp, &e, mfd, strlen(body)) == -1 &&
+	CHECK(spool_commit_start(sp, &e, mfd, strlen(body), NULL, 0) == -1 &&
 	    errno == EEXIST, "a second start of the same id fails");
 	CHECK(fd != -1 && spool_commit_end(sp, QID2, fd) == 0 &&
 	    byte_at(sp, "tmp", QID2, e.state_off) == 0, "ended");
@@ -267,7 +267,7 @@ test_two_steps(struct spool *sp)
 	check_body(sp, &g);
 	spool_env_free(&g);
 	CHECK(spool_remove(sp, QID2) == 0, "remove");
-	fd = spool_commit_start(sp, &e, mfd, strlen(body));
+	fd = spool_commit_start(sp, &e, mfd, strlen(body), NULL, 0);
 	CHECK(fd != -1, "start again");
 	if (fd != -1)
 		spool_commit_cancel(sp, QID2, fd);
