@@ -24,6 +24,7 @@
 #include "../greylist/greylist.h"
 #include "../greylist/store.h"
 #include "../conf/map.h"
+#include "../filters/filterd.h"
 #include "../queue/queue.h"
 #include "control.h"
 #include "frame.h"
@@ -37,7 +38,7 @@
 #define RESPAWN_MAX	30		/* seconds of back-off at most */
 #define QUICK_DEATH	10		/* a child that died this young */
 
-enum child_kind { CHILD_NONE, CHILD_WORKER, CHILD_QUEUE };
+enum child_kind { CHILD_NONE, CHILD_WORKER, CHILD_QUEUE, CHILD_FILTER };
 
 struct child {
 	enum child_kind	kind;
@@ -61,16 +62,19 @@ struct mapstate {
 
 static struct conf	*cf;
 static const char	*cf_path;
-static struct priv_id	 smtp_id, queue_id;
+static struct priv_id	 smtp_id, queue_id, filter_id;
 static int		 listen_fds[CONF_LISTEN_MAX * 2];
 static size_t		 nlisten;
-static struct child	 children[MAX_CHILDREN + 1];	/* [0] is the queue */
+/* [0] the queue, [1..MAX_CHILDREN] the workers, then filterd */
+static struct child	 children[MAX_CHILDREN + 2];
 static struct mapstate	 mapstate[MAP_COUNT];
 static int		 sigfd, stopping;
 static time_t		 stop_deadline;
 static int		 queue_eof;	/* its channel closed, not reaped yet */
 
 #define QUEUE	(&children[0])
+#define FILTERD	(&children[MAX_CHILDREN + 1])
+#define NCHILDREN (MAX_CHILDREN + 2)
 
 /* ---- set-up ---- */
 
@@ -172,7 +176,7 @@ child_close_others(const struct child *self, int keep_listeners)
 {
 	size_t i;
 
-	for (i = 0; i <= MAX_CHILDREN; i++)
+	for (i = 0; i < NCHILDREN; i++)
 		if (&children[i] != self && children[i].sock != -1)
 			close(children[i].sock);
 	if (!keep_listeners)
@@ -256,6 +260,49 @@ static void map_send_child(struct child *);
 
 static unsigned queue_starts;	/* a respawned queue's workers resend */
 
+/*
+ * filterd, as filter_user, with one end of a fresh channel whose other
+ * end goes to the queue.  It lives as long as that queue: when the
+ * queue goes, it sees its channel close and exits, and the one started
+ * after it is wired to the next queue.
+ */
+static void
+start_filterd(void)
+{
+	struct child *c = FILTERD;
+	struct frame f;
+	int sv[2], r;
+
+	if (cf->nfilters == 0 || QUEUE->pid == 0 || c->pid != 0)
+		return;
+	c->kind = CHILD_FILTER;
+	c->respawn_at = time(NULL) + 1;		/* unless it starts */
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
+		log_warn("socketpair queue-filter");
+		return;
+	}
+	if ((r = child_fork(c)) == -1) {
+		close(sv[0]);
+		close(sv[1]);
+		return;
+	}
+	if (r == 0) {
+		close(sv[0]);
+		child_close_others(c, 0);
+		close(c->sock);			/* it never hears the parent */
+		child_signals_default();
+		signal(SIGINT, SIG_IGN);
+		log_setproc("filter");
+		priv_drop(&filter_id, NULL);
+		filterd_main(cf, sv[1]);
+	}
+	close(sv[1]);
+	frame_init(&f, FRAME_FILTER_SOCK);
+	send_frame(QUEUE, &f, sv[0]);
+	close(sv[0]);
+	log_info("start", "filter pid=%ld", (long)c->pid);
+}
+
 static void
 start_queue(void)
 {
@@ -287,6 +334,7 @@ start_queue(void)
 	for (i = 1; i <= MAX_CHILDREN; i++)
 		if (children[i].kind == CHILD_WORKER && children[i].pid != 0)
 			wire_worker_queue(&children[i]);
+	start_filterd();
 }
 
 static struct child *
@@ -358,7 +406,8 @@ child_reaped(struct child *c, int status)
 	time_t now = time(NULL);
 
 	kv_begin(&k, "child-exit");
-	kv_str(&k, "proc", c->kind == CHILD_QUEUE ? "queue" : "smtp");
+	kv_str(&k, "proc", c->kind == CHILD_QUEUE ? "queue" :
+	    c->kind == CHILD_FILTER ? "filter" : "smtp");
 	kv_int(&k, "pid", c->pid);
 	if (WIFSIGNALED(status))
 		kv_int(&k, "signal", WTERMSIG(status));
@@ -400,7 +449,7 @@ reap_children(void)
 	size_t i;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		for (i = 0; i <= MAX_CHILDREN; i++)
+		for (i = 0; i < NCHILDREN; i++)
 			if (children[i].pid == pid) {
 				child_reaped(&children[i], status);
 				break;
@@ -417,6 +466,9 @@ respawn_due(time_t now)
 		return;
 	if (QUEUE->pid == 0 && QUEUE->respawn_at && now >= QUEUE->respawn_at)
 		start_queue();
+	if (FILTERD->pid == 0 && FILTERD->respawn_at &&
+	    now >= FILTERD->respawn_at)
+		start_filterd();
 	for (i = 1; i <= MAX_CHILDREN; i++) {
 		struct child *c = &children[i];
 
@@ -582,6 +634,26 @@ store_tick(time_t now, int force)
 
 /* ---- reload and stop ---- */
 
+/* The queue and filterd keep the filters they started with. */
+static void
+keep_filter_settings(struct conf *fresh)
+{
+	if (fresh->nfilters != cf->nfilters ||
+	    memcmp(fresh->filters, cf->filters, sizeof(cf->filters)) != 0 ||
+	    strcmp(fresh->filter_user, cf->filter_user) != 0 ||
+	    fresh->filter_timeout != cf->filter_timeout ||
+	    fresh->filter_failure != cf->filter_failure ||
+	    fresh->filter_max_procs != cf->filter_max_procs)
+		log_warnx("reload: filter settings changed; they take effect "
+		    "at the next restart");
+	fresh->nfilters = cf->nfilters;
+	memcpy(fresh->filters, cf->filters, sizeof(fresh->filters));
+	memcpy(fresh->filter_user, cf->filter_user, sizeof(fresh->filter_user));
+	fresh->filter_timeout = cf->filter_timeout;
+	fresh->filter_failure = cf->filter_failure;
+	fresh->filter_max_procs = cf->filter_max_procs;
+}
+
 /* The current workers finish their sessions and exit; how many there were. */
 static unsigned
 drain_workers(void)
@@ -643,6 +715,7 @@ reload(void)
 		    "effect at the next restart");
 	fresh.nlisten = cf->nlisten;
 	memcpy(fresh.listen, cf->listen, sizeof(fresh.listen));
+	keep_filter_settings(&fresh);
 	/* the old generation finishes its sessions with the old settings */
 	cf = malloc(sizeof(*cf));
 	if (cf == NULL)
@@ -691,7 +764,7 @@ stop_step(time_t now)
 	size_t i;
 
 	if (now >= stop_deadline)
-		for (i = 0; i <= MAX_CHILDREN; i++)
+		for (i = 0; i < NCHILDREN; i++)
 			if (children[i].pid != 0)
 				kill(children[i].pid, SIGKILL);
 	if (workers_alive())
@@ -703,7 +776,7 @@ stop_step(time_t now)
 		QUEUE->respawn_at = -1;		/* asked once */
 		return;
 	}
-	if (QUEUE->pid != 0)
+	if (QUEUE->pid != 0 || FILTERD->pid != 0)	/* it ends with the queue */
 		return;
 	if (cf->pidfile[0] != '\0')
 		unlink(cf->pidfile);
@@ -797,7 +870,9 @@ lookup_users(void)
 	char err[256];
 
 	if (priv_lookup(cf->user, &smtp_id, err, sizeof(err)) == -1 ||
-	    priv_lookup(cf->queue_user, &queue_id, err, sizeof(err)) == -1)
+	    priv_lookup(cf->queue_user, &queue_id, err, sizeof(err)) == -1 ||
+	    (cf->nfilters > 0 && priv_lookup(cf->filter_user, &filter_id,
+	    err, sizeof(err)) == -1))
 		fatalx("%s", err);
 	if (!smtp_id.can_drop)
 		log_info("start", "running as uid %ld, not root: no privilege "
@@ -847,7 +922,7 @@ parent_run(struct conf *conf, const char *conf_path)
 	if (cf->dynamic_ptr[0] != '\0' &&
 	    dynptr_load(cf->dynamic_ptr, err, sizeof(err)) == -1)
 		fatalx("dynamic_ptr: %s", err);	/* the workers inherit them */
-	for (i = 0; i <= MAX_CHILDREN; i++)
+	for (i = 0; i < NCHILDREN; i++)
 		children[i].sock = -1;
 	lookup_users();
 	setup_signals();

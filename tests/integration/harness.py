@@ -64,7 +64,7 @@ def ensure_cert():
 def ensure_users():
     if not IS_ROOT:
         return
-    for u in ("moat", "moatq"):
+    for u in ("moat", "moatq", "moatf"):
         if subprocess.run(["id", u], capture_output=True).returncode != 0:
             subprocess.run(["useradd", "--system", "--no-create-home",
                             "--home-dir", "/nonexistent", "--shell",
