@@ -105,9 +105,9 @@ build_loadgen() {
 
 # ---- moatd ----
 
-# bench_users: the two users moatd drops privileges to (as root).
+# bench_users: the users moatd drops privileges to (as root).
 bench_users() {
-	for u in moat moatq; do
+	for u in moat moatq moatf; do
 		id "$u" >/dev/null 2>&1 || useradd --system --no-create-home \
 		    --home-dir /nonexistent --shell /usr/sbin/nologin "$u" ||
 		    return 1

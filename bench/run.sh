@@ -38,6 +38,7 @@ set -u
 : "${PAUSE:=2}"			# seconds between runs
 : "${KEEP:=0}"			# 1: keep the temporary folder
 : "${GREYLIST:=0}"		# 1: moatd greylists (accept: the cost of it)
+: "${FILTER:=0}"		# 1: one filter, /bin/true (accept: its cost)
 
 HOST=127.0.0.1
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -96,6 +97,10 @@ moat_setup() {
 		printf '%s\n' 'greylist = yes' 'greylist_awl = 0' \
 		    >>"$M/etc/moat.conf"
 	fi
+	# the cheapest filter there is: each message waits for a process
+	[ "$FILTER" = 1 ] && printf '%s\n' 'filter = true /bin/true' \
+	    'filter_max_procs = 64' >>"$M/etc/moat.conf"
+
 	printf 'example.test\tOK\n' >"$M/etc/domains"
 	printf '%s\tmaildir:%s/\n' alice@example.test alice \
 	    bob@example.test bob postmaster@example.test postmaster \
