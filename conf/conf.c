@@ -57,6 +57,7 @@ enum conf_type {
 	CT_RHSBL,
 	CT_RATE,	/* N/PERIOD, or 0 */
 	CT_FILTER,	/* repeatable: NAME PATH [ARG...] */
+	CT_TARGET,	/* a delivery target: maildir:PATH or lmtp:... */
 };
 
 struct conf_enum {
@@ -233,6 +234,8 @@ static const struct conf_key conf_keys[] = {
 	{ "filter_failure",	CT_ENUM,	F(filter_failure), "tempfail", 0, 0, filter_failure_names },
 	{ "filter_max_procs",	CT_COUNT,	F(filter_max_procs), "16", 1, 1024, NULL },
 
+	{ "delivery",		CT_TARGET,	F(delivery),	"", 0, 0, NULL },
+	{ "lmtp_timeout",	CT_DURATION,	F(lmtp_timeout), "5m", 1, 3600, NULL },
 	{ "retry_min",		CT_DURATION,	F(retry_min),	"1m", 1, 30 * DAY, NULL },
 	{ "retry_max",		CT_DURATION,	F(retry_max),	"1h", 1, 30 * DAY, NULL },
 	{ "queue_lifetime",	CT_DURATION,	F(queue_lifetime), "5d", 1, 365 * DAY, NULL },
@@ -518,6 +521,14 @@ conf_set(struct conf *c, const struct conf_key *k, const char *val,
 	char *p;
 
 	switch (k->type) {
+	case CT_TARGET:
+		if (val[0] != '\0' && !conf_valid_target(val)) {
+			(void)snprintf(msg, msgsize, "\"%s\" is not a delivery "
+			    "target (maildir:PATH, lmtp:unix:/PATH or "
+			    "lmtp:HOST:PORT)", val);
+			return -1;
+		}
+		return strlcpy_ok(field, val, k->size);
 	case CT_STRING:
 		if (!conf_valid_username(val)) {
 			(void)snprintf(msg, msgsize, "\"%s\" is not a valid "
@@ -965,6 +976,7 @@ print_key(const struct conf *c, const struct conf_key *k, FILE *fp)
 	case CT_STRING:
 	case CT_HOSTNAME:
 	case CT_PATH:
+	case CT_TARGET:
 		fprintf(fp, "%s =%s%s\n", k->name, *field ? " " : "", field);
 		return;
 	case CT_ENUM:

@@ -180,6 +180,8 @@ struct conf {
 	unsigned filter_max_procs;		/* filters running at once */
 
 	/* queue */
+	char	delivery[CONF_PATH_MAX];	/* default target, "" none */
+	unsigned lmtp_timeout;			/* seconds, per LMTP step */
 	unsigned retry_min;			/* seconds */
 	unsigned retry_max;			/* seconds */
 	unsigned queue_lifetime;		/* seconds */

@@ -260,3 +260,21 @@ conf_valid_username(const char *s)
 	return 1;
 }
 
+int
+conf_valid_target(const char *v)
+{
+	const char *port;
+	size_t i;
+
+	for (i = 0; v[i] != '\0'; i++)
+		if ((unsigned char)v[i] <= ' ' || (unsigned char)v[i] >= 0x7f)
+			return 0;
+	if (strncmp(v, "maildir:", 8) == 0)
+		return v[8] != '\0';
+	if (strncmp(v, "lmtp:unix:/", 11) == 0)
+		return v[11] != '\0';
+	if (strncmp(v, "lmtp:", 5) != 0 || (port = strrchr(v, ':')) == v + 4)
+		return 0;
+	return port[1] != '\0' && strspn(port + 1, "0123456789") ==
+	    strlen(port + 1) && port > v + 5;
+}

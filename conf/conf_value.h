@@ -18,6 +18,8 @@
 int	conf_parse_u64(const char *, const char **end, uint64_t *);
 int	conf_valid_hostname(const char *);
 int	conf_valid_username(const char *);
+/* "maildir:PATH", "lmtp:unix:/PATH", "lmtp:HOST:PORT": the shape only. */
+int	conf_valid_target(const char *);
 void	conf_fmt_size(uint64_t, char *, size_t);
 void	conf_fmt_duration(uint64_t, char *, size_t);
 

@@ -137,6 +137,12 @@ chan_close(struct queue *q, struct chan *c, const char *why)
 			filterq_lost(q);
 		return;
 	}
+	if (c->kind == CHAN_LMTP) {
+		log_warnx("queue: LMTP helpers' channel closed (%s)", why);
+		if (q->lmtp == c)
+			deliver_lmtp_lost(q);
+		return;
+	}
 	log_debug("queue: worker channel slot=%u closed: %s", c->slot, why);
 	commit_chan_closed(q, c->id);
 }
@@ -146,9 +152,10 @@ chan_bad(struct queue *q, struct chan *c, const char *why)
 {
 	if (c->kind == CHAN_PARENT)
 		fatalx("queue: bad frame from parent: %s", why);
-	if (c->kind == CHAN_FILTER)
-		log_warnx("queue: bad frame from the filters: %s; closing "
-		    "their channel", why);
+	if (c->kind == CHAN_FILTER || c->kind == CHAN_LMTP)
+		log_warnx("queue: bad frame from the %s: %s; closing their "
+		    "channel", c->kind == CHAN_LMTP ? "LMTP helpers" : "filters",
+		    why);
 	else
 		log_warnx("queue: bad frame from worker slot=%u: %s; closing "
 		    "its channel", c->slot, why);
@@ -237,6 +244,8 @@ chan_dispatch(struct queue *q, struct chan *c, struct frame *f)
 		bad = queue_parent_frame(q, f);
 	else if (c->kind == CHAN_FILTER)
 		bad = filterq_frame(q, f);
+	else if (c->kind == CHAN_LMTP)
+		bad = deliver_lmtp_frame(q, f);
 	else
 		bad = commit_frame(q, c, f);
 	if (f->fd != -1) {		/* a descriptor nobody took */

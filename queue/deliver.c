@@ -31,6 +31,7 @@
 
 #include "../conf/rcptmap.h"
 #include "../smtpd/log.h"
+#include "lmtp.h"
 #include "maildir.h"
 #include "queue.h"
 
@@ -66,8 +67,8 @@ deliver_busy(struct queue *q)
 
 /* ---- one recipient ---- */
 
-static void
-rcpt_ok(struct queue *q, struct qmsg *m, size_t i, const char *target,
+void
+deliver_rcpt_ok(struct queue *q, struct qmsg *m, size_t i, const char *target,
     int existing)
 {
 	struct spool_rcpt *r = &m->env.rcpt[i];
@@ -107,14 +108,14 @@ lifetime_over(struct queue *q, struct qmsg *m, time_t now)
 	return (long long)(now - from) >= (long long)q->conf->queue_lifetime;
 }
 
-static void
-rcpt_fail(struct queue *q, struct qmsg *m, size_t i, const char *target,
-    const char *reason)
+void
+deliver_rcpt_fail(struct queue *q, struct qmsg *m, size_t i,
+    const char *target, const char *reason, int park)
 {
 	struct spool_rcpt *r = &m->env.rcpt[i];
 	time_t now = time(NULL);
 	long long age = (long long)(now - m->env.ctime);
-	int hold = lifetime_over(q, m, now);
+	int hold = park || lifetime_over(q, m, now);
 	struct kv k;
 
 	r->attempts++;
@@ -141,6 +142,34 @@ rcpt_fail(struct queue *q, struct qmsg *m, size_t i, const char *target,
 	kv_emit(&k);
 }
 
+int
+deliver_target(struct queue *q, struct qmsg *m, size_t i, char *target,
+    size_t size)
+{
+	const struct conf *cf = q->conf;
+	struct spool_rcpt *r = &m->env.rcpt[i];
+	char local[SPOOL_ADDR_MAX], domain[SPOOL_ADDR_MAX];
+	int res;
+
+	if (rcpt_split(r->addr, local, sizeof(local), domain,
+	    sizeof(domain)) == -1) {
+		deliver_rcpt_fail(q, m, i, NULL, "bad address", 0);
+		return -1;
+	}
+	res = rcpt_lookup(&q->rcptmap, local, domain, cf->local_part_fold,
+	    target, size, NULL, 0);
+	if (res != 1) {
+		deliver_rcpt_fail(q, m, i, NULL, res == 0 ? "no recipient map "
+		    "entry" : "recipient map unavailable", 0);
+		return -1;
+	}
+	if (strncmp(target, MAILDIR_PREFIX, strlen(MAILDIR_PREFIX)) != 0 &&
+	    strncmp(target, LMTP_PREFIX, strlen(LMTP_PREFIX)) != 0 &&
+	    cf->delivery[0] != '\0')
+		(void)snprintf(target, size, "%s", cf->delivery);
+	return 0;
+}
+
 /*
  * One recipient of a batch: look it up and start its maildir job.  1: a
  * job was started in j; 0: it failed at once (already logged, marked).
@@ -151,28 +180,22 @@ rcpt_start(struct queue *q, struct qmsg *m, size_t i, struct djob *j,
 {
 	const struct conf *cf = q->conf;
 	struct spool_rcpt *r = &m->env.rcpt[i];
-	char local[SPOOL_ADDR_MAX], domain[SPOOL_ADDR_MAX];
 	char path[CONF_PATH_MAX * 2], name[MAILDIR_NAME_MAX], err[512];
 	struct maildir_src src;
-	int res;
 
 	err[0] = '\0';
-	if (rcpt_split(r->addr, local, sizeof(local), domain,
-	    sizeof(domain)) == -1) {
-		rcpt_fail(q, m, i, NULL, "bad address");
+	if (deliver_target(q, m, i, j->target, sizeof(j->target)) == -1)
 		return 0;
-	}
-	res = rcpt_lookup(&q->rcptmap, local, domain, cf->local_part_fold,
-	    j->target, sizeof(j->target), NULL, 0);
-	if (res != 1) {
-		rcpt_fail(q, m, i, NULL, res == 0 ? "no recipient map entry" :
-		    "recipient map unavailable");
-		return 0;
+	if (strncmp(j->target, LMTP_PREFIX, strlen(LMTP_PREFIX)) == 0) {
+		if (deliver_lmtp_note(m, i) == -1)
+			deliver_rcpt_fail(q, m, i, j->target, "out of memory", 0);
+		return 0;		/* it goes at the end of the pass */
 	}
 	if (maildir_path(cf->mail_root, j->target, path, sizeof(path), err,
 	    sizeof(err)) == -1 || maildir_name(name, sizeof(name),
 	    m->env.ctime, m->env.qid, (unsigned)i, cf->hostname) == -1) {
-		rcpt_fail(q, m, i, j->target, err[0] ? err : "name too long");
+		deliver_rcpt_fail(q, m, i, j->target, err[0] ? err :
+		    "name too long", 0);
 		return 0;
 	}
 	src.fd = m->fd;
@@ -205,11 +228,11 @@ batch_finish(struct queue *q, size_t n)
 	for (i = 0; i < n; i++) {
 		res = maildir_end(&mj[i]);
 		if (res >= 0)
-			rcpt_ok(q, jobs[i].m, jobs[i].rcpt, jobs[i].target,
-			    res == 1);
+			deliver_rcpt_ok(q, jobs[i].m, jobs[i].rcpt,
+			    jobs[i].target, res == 1);
 		else
-			rcpt_fail(q, jobs[i].m, jobs[i].rcpt, jobs[i].target,
-			    mj[i].err);
+			deliver_rcpt_fail(q, jobs[i].m, jobs[i].rcpt,
+			    jobs[i].target, mj[i].err, 0);
 	}
 }
 
@@ -271,8 +294,8 @@ log_moved(struct qmsg *m, size_t held)
 	kv_emit(&k);
 }
 
-static void
-pass_finish(struct queue *q, struct qmsg *m)
+void
+deliver_pass_finish(struct queue *q, struct qmsg *m)
 {
 	size_t i, held = 0;
 
@@ -339,8 +362,13 @@ deliver_slice(struct queue *q)
 	batch_finish(q, batch_gather(q));
 	/* the passes the batch completed are at the head of ready */
 	while ((m = TAILQ_FIRST(&q->tab.ready)) != NULL && m->fd != -1 &&
-	    m->cursor >= m->env.nrcpt)
-		pass_finish(q, m);
+	    m->cursor >= m->env.nrcpt) {
+		if (m->lmtp != NULL && deliver_lmtp_submit(q, m) > 0) {
+			msg_move(&q->tab, m, QL_WAIT);
+			deliver_lmtp_pump(q);
+		} else
+			deliver_pass_finish(q, m);
+	}
 	m = TAILQ_FIRST(&q->tab.ready);
 	return m != NULL && (!q->draining || m->fd != -1);
 }

@@ -2,8 +2,9 @@
  * msg: the queue's in-memory index of its entries.
  *
  * Every entry is in the hash (by queue id) and on exactly one list:
- * unconf (committed, waiting for CONFIRM), ready (to deliver now) or
- * defer (waiting for its next try).  The earliest due time of the defer
+ * unconf (committed, waiting for CONFIRM), ready (to deliver now), wait
+ * (its pass waits for LMTP deliveries) or defer (waiting for its next
+ * try).  The earliest due time of the defer
  * list is cached, so the loop's timeout costs nothing; the list is only
  * walked when that time has come, which is at most once per retry step.
  */
@@ -19,6 +20,7 @@ msgtab_init(struct msgtab *t)
 	memset(t->bucket, 0, sizeof(t->bucket));
 	TAILQ_INIT(&t->unconf);
 	TAILQ_INIT(&t->ready);
+	TAILQ_INIT(&t->wait);
 	TAILQ_INIT(&t->defer);
 	t->count = 0;
 	t->defer_min = INT64_MAX;
@@ -63,6 +65,7 @@ list_head(struct msgtab *t, enum qlist l)
 	switch (l) {
 	case QL_UNCONF:	return &t->unconf;
 	case QL_READY:	return &t->ready;
+	case QL_WAIT:	return &t->wait;
 	case QL_DEFER:	return &t->defer;
 	case QL_NONE:	break;
 	}
@@ -119,6 +122,7 @@ msg_free(struct msgtab *t, struct qmsg *m)
 	if (m->fd != -1)
 		close(m->fd);
 	spool_env_free(&m->env);
+	free(m->lmtp);
 	free(m);
 }
 

@@ -203,6 +203,11 @@ qctl_queued(struct queue *q, uint64_t tag, const char *qid)
 	struct qmsg *m = msg_find(&q->tab, qid);
 	struct spool_env env;
 
+	if (m != NULL && m->list == QL_WAIT) {
+		qctl_reply(q, tag, CTL_REFUSED, -1, "%s is being delivered "
+		    "over LMTP; try again in a moment", qid);
+		return NULL;
+	}
 	if (m != NULL && m->list != QL_UNCONF)
 		return m;
 	if (m != NULL)
@@ -357,9 +362,11 @@ qctl_delete(struct queue *q, uint64_t tag, const char *qid)
 		delete_held(q, tag, qid);
 		return;
 	}
-	if (m->list == QL_UNCONF) {
-		qctl_reply(q, tag, CTL_REFUSED, -1, "%s is not confirmed yet "
-		    "(its client may not have our 250); try again", qid);
+	if (m->list == QL_UNCONF || m->list == QL_WAIT) {
+		qctl_reply(q, tag, CTL_REFUSED, -1, m->list == QL_WAIT ?
+		    "%s is being delivered over LMTP; try again in a moment" :
+		    "%s is not confirmed yet (its client may not have our "
+		    "250); try again", qid);
 		return;
 	}
 	deliver_stop(m);

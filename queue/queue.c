@@ -219,8 +219,8 @@ loop_turn(struct queue *q)
 	if (can_deliver(q, now))
 		deliver_slice(q);
 	commit_acks(q);
-	if (q->draining && !deliver_busy(q) && (commit_outstanding(q) == 0 ||
-	    queue_now_ms() >= q->drain_until))
+	if (q->draining && !deliver_busy(q) && ((commit_outstanding(q) == 0 &&
+	    !deliver_waiting(q)) || queue_now_ms() >= q->drain_until))
 		queue_exit(q);
 }
 

@@ -57,7 +57,7 @@ void	queue_main(const struct conf *, int parent_sock, int first_start)
 /* Frames read from one channel per loop turn (fairness). */
 #define QUEUE_READ_BURST	64
 
-enum qlist { QL_NONE, QL_UNCONF, QL_READY, QL_DEFER };
+enum qlist { QL_NONE, QL_UNCONF, QL_READY, QL_WAIT, QL_DEFER };
 
 struct qmsg {
 	struct spool_env env;
@@ -72,6 +72,8 @@ struct qmsg {
 	size_t		 cursor;	/* next recipient in this pass */
 	int		 deferred;	/* a recipient failed in this pass */
 	int		 marked;	/* status bytes written in this pass */
+	unsigned char	*lmtp;		/* per recipient: to LMTP this pass */
+	unsigned	 lmtp_out;	/* LMTP jobs not answered yet */
 	enum qlist	 list;
 	TAILQ_ENTRY(qmsg) link;
 	struct qmsg	*hnext;
@@ -82,7 +84,7 @@ TAILQ_HEAD(qmsg_head, qmsg);
 
 struct msgtab {
 	struct qmsg	*bucket[MSGTAB_BUCKETS];
-	struct qmsg_head unconf, ready, defer;
+	struct qmsg_head unconf, ready, wait, defer;
 	size_t		 count;
 	int64_t		 defer_min;	/* earliest due in defer */
 };
@@ -106,7 +108,7 @@ struct outframe {
 	unsigned char	 data[];
 };
 
-enum chan_kind { CHAN_PARENT, CHAN_WORKER, CHAN_FILTER };
+enum chan_kind { CHAN_PARENT, CHAN_WORKER, CHAN_FILTER, CHAN_LMTP };
 
 struct chan {
 	int		 fd;
@@ -165,6 +167,7 @@ struct queue {
 	struct map	 rcptmap;
 	struct chan	*parent;
 	struct chan	*filter;		/* to filterd; NULL: none */
+	struct chan	*lmtp;			/* to the LMTP helpers, NULL */
 	struct filterq	*fq;			/* messages being filtered */
 	LIST_HEAD(, chan) chans;
 	unsigned	 next_id;
@@ -230,5 +233,25 @@ int	 deliver_busy(struct queue *);	/* a pass is in progress */
 /* End m's pass early (between slices: no file of it is in flight). */
 void	 deliver_stop(struct qmsg *);
 unsigned deliver_backoff_next(const struct conf *, unsigned backoff);
+/* Shared with deliver_lmtp.c: where recipient i goes (0, or -1 when it
+ * failed at once, logged), its outcomes, the end of a pass.  park: a
+ * permanent refusal, held at once. */
+int	 deliver_target(struct queue *, struct qmsg *, size_t i, char *target,
+	    size_t size);
+void	 deliver_rcpt_ok(struct queue *, struct qmsg *, size_t i,
+	    const char *target, int existing);
+void	 deliver_rcpt_fail(struct queue *, struct qmsg *, size_t i,
+	    const char *target, const char *reason, int park);
+void	 deliver_pass_finish(struct queue *, struct qmsg *);
+
+/* deliver_lmtp.c: recipients delivered over LMTP, through the helpers */
+int	 deliver_lmtp_note(struct qmsg *, size_t i);	/* 0 or -1 */
+/* At the end of m's pass: its LMTP jobs; how many (m then waits, and
+ * deliver_lmtp_pump sends them: it may finish the pass). */
+int	 deliver_lmtp_submit(struct queue *, struct qmsg *);
+void	 deliver_lmtp_pump(struct queue *);
+const char *deliver_lmtp_frame(struct queue *, struct frame *);
+void	 deliver_lmtp_lost(struct queue *);	/* the helpers are gone */
+int	 deliver_waiting(struct queue *);	/* LMTP jobs are out */
 
 #endif

@@ -33,6 +33,8 @@ frame_name(uint32_t type)
 	case FRAME_FILTER_RUN:	return "filter-run";
 	case FRAME_FILTER_CANCEL: return "filter-cancel";
 	case FRAME_FILTER_DONE:	return "filter-done";
+	case FRAME_LMTP_JOB:	return "lmtp-job";
+	case FRAME_LMTP_DONE:	return "lmtp-done";
 	case FRAME_CTL_REQUEST:	return "ctl-request";
 	case FRAME_CTL_REPLY:	return "ctl-reply";
 	}

@@ -44,6 +44,9 @@ enum frame_type {
 	FRAME_FILTER_RUN,	/* queue -> filter: message fd + envelope */
 	FRAME_FILTER_CANCEL,	/* queue -> filter: the client went away */
 	FRAME_FILTER_DONE,	/* filter -> queue: the verdict */
+	/* queue <-> its LMTP helpers (queue/lmtphelper.c) */
+	FRAME_LMTP_JOB,		/* spool fd + one LMTP transaction */
+	FRAME_LMTP_DONE,	/* a result per recipient */
 	/* moatctl -> parent -> queue, and back (smtpd/control.h) */
 	FRAME_CTL_REQUEST,	/* an operator's request: list, hold... */
 	FRAME_CTL_REPLY,	/* its answer, with the listing's fd */

@@ -62,6 +62,7 @@
 #include "../greylist/blocks.h"
 #include "../greylist/netkey.h"
 #include "../greylist/rates.h"
+#include "../queue/lmtp.h"
 #include "../queue/maildir.h"
 #include "../queue/spool.h"
 #include "buf.h"
@@ -233,16 +234,29 @@ vet_action(const char *value, char *why, size_t whysize)
 	return 0;
 }
 
-/* recipients: a delivery target the queue can resolve. */
+/*
+ * recipients: a delivery target the queue can resolve: maildir:PATH,
+ * lmtp:unix:/PATH or lmtp:HOST:PORT; or, with a `delivery` default, OK.
+ */
 static int
 vet_target(const char *value, char *why, size_t whysize)
 {
 	char path[PATH_MAX], err[256];
+	struct lmtp_target t;
 
+	if (strncmp(value, LMTP_PREFIX, strlen(LMTP_PREFIX)) == 0) {
+		if (lmtp_target_parse(value, &t) == 0)
+			return 0;
+		(void)snprintf(why, whysize, "bad LMTP target (expected "
+		    "lmtp:unix:/PATH or lmtp:HOST:PORT)");
+		return -1;
+	}
+	if (strcasecmp(value, "OK") == 0 && vet_conf->delivery[0] != '\0')
+		return 0;
 	if (maildir_path(vet_conf->mail_root, value, path, sizeof(path), err,
 	    sizeof(err)) == -1) {
-		(void)snprintf(why, whysize, "%s (expected maildir:PATH/)",
-		    err);
+		(void)snprintf(why, whysize, "%s (expected maildir:PATH/, "
+		    "lmtp:..., or OK with a delivery default)", err);
 		return -1;
 	}
 	return 0;
