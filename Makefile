@@ -17,7 +17,7 @@ OBJ	 = $(LIBSRC:%.c=obj/%.o)
 SANOBJ	 = $(LIBSRC:%.c=obj-san/%.o)
 UNITBIN	 = $(UNITSRC:tests/unit/%.c=obj-san/tests/%)
 
-.PHONY: all deps run check unit integration san bench bench-dns bench-storm fuzz clean
+.PHONY: all deps run check unit integration san bench bench-dns bench-storm bench-lmtp fuzz clean
 all: moatd moatctl
 
 obj/%.o: %.c
@@ -77,6 +77,9 @@ bench-dns: all
 
 bench-storm: all
 	@sh bench/storm.sh
+
+bench-lmtp: all
+	@sh bench/lmtp.sh
 
 fuzz:
 	@$(MAKE) --no-print-directory -C tests/fuzz
