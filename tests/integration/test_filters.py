@@ -21,6 +21,11 @@ SCRIPTS = {
     "sleeper": "exec sleep 300",
     "slow": "sleep 2\nexit 0",
     "blocker": "printf 'Spamware\\nMoat-Block: 1h\\n'\nexit 100",
+    "crash": "kill -SEGV $$",
+    "ex75": "echo 'words'\nexit 75",
+    "chatty": "head -c 3000000 /dev/zero | tr '\\0' A\nexit 0",
+    "daemon": "sleep 1003 &\nexit 0",
+    "deaf": "exit 0",
     "env": "printf '%s\\n%s\\n%s\\n' \"$MOAT_SENDER\" \"$MOAT_RECIPIENTS\" "
            "\"$MOAT_CLIENT_IP\" > \"$(dirname \"$0\")/../out/env\"\nexit 0",
 }
@@ -205,3 +210,58 @@ def test_filterd_killed_is_started_again():
         assert b"X-Checked: yes" in srv.wait_messages("alice", 1)[-1]
     finally:
         srv.close()
+
+
+def filterd_pid(srv):
+    uid = pwd.getpwnam("moatf").pw_uid
+    pids = [p for p, u in srv.children(None) if u == uid]
+    return pids[0] if pids else None
+
+
+def zombie_children(pid):
+    """Children of pid that are zombies."""
+    n = 0
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] == "Z" and int(fields[1]) == pid:
+            n += 1
+    return n
+
+
+def leftovers(marker):
+    return sum(1 for p in os.listdir("/proc")
+               if p.isdigit() and marker in read_cmdline(p))
+
+
+def test_misbehaving_filters_give_the_documented_reply():
+    """crash, exit 75: 451 4.3.0; megabytes of output, a child left
+    holding the output, stdin never read: accepted; never a zombie or a
+    process left behind, never a 250 unless every filter accepted."""
+    for name, want in (("crash", 451), ("ex75", 451), ("chatty", 250),
+                       ("daemon", 250), ("deaf", 250)):
+        srv = filter_moat(name)
+        try:
+            t0 = time.time()
+            code, text = send_message(srv.client())
+            assert code == want, (name, code, text)
+            assert time.time() - t0 < 10, name
+            if want == 451:
+                assert "4.3.0" in text and name in text, (name, text)
+                time.sleep(0.3)
+                assert srv.messages("alice") == [], name
+            else:
+                assert len(srv.wait_messages("alice", 1)) == 1, name
+            time.sleep(0.3)
+            assert leftovers(b"sleep\x001003") == 0, \
+                f"{name}: a filter's child was left running"
+            if IS_ROOT:
+                pid = filterd_pid(srv)
+                assert pid is not None and zombie_children(pid) == 0, name
+        finally:
+            srv.close()
