@@ -366,7 +366,9 @@ broke_off(struct lmtp_result *res, size_t n, const char *when)
 	set_all(res, n, &r);
 }
 
-/* MAIL and the RCPTs; the number accepted, or -1 (res set for all). */
+/* MAIL and the RCPTs; the number accepted, or -1 (MAIL refused) or -2
+ * (the connection broke: nothing of the message was sent), res set for
+ * all. */
 static int
 envelope(struct conn *c, const struct lmtp_msg *m, struct lmtp_result *res,
     int *accepted)
@@ -378,7 +380,7 @@ envelope(struct conn *c, const struct lmtp_msg *m, struct lmtp_result *res,
 	code = command(c, &r, "MAIL FROM:<%s>", m->sender);
 	if (code == -1) {
 		broke_off(res, m->nrcpt, "MAIL");
-		return -1;
+		return -2;
 	}
 	if (code / 100 != 2) {
 		set_all(res, m->nrcpt, &r);
@@ -387,8 +389,8 @@ envelope(struct conn *c, const struct lmtp_msg *m, struct lmtp_result *res,
 	for (i = 0; i < m->nrcpt; i++) {
 		if ((code = command(c, &res[i], "RCPT TO:<%s>",
 		    m->rcpt[i])) == -1) {
-			broke_off(res + i, m->nrcpt - i, "RCPT");
-			return -1;
+			broke_off(res, m->nrcpt, "RCPT");
+			return -2;
 		}
 		accepted[i] = code / 100 == 2;
 		n += accepted[i];
@@ -396,8 +398,9 @@ envelope(struct conn *c, const struct lmtp_msg *m, struct lmtp_result *res,
 	return n;
 }
 
-/* DATA, the message, one reply per accepted recipient. */
-static void
+/* DATA, the message, one reply per accepted recipient; 0 when it all
+ * went through, -1 when the connection is no good any more. */
+static int
 data(struct conn *c, const struct lmtp_msg *m, struct lmtp_result *res,
     const int *accepted)
 {
@@ -414,7 +417,7 @@ data(struct conn *c, const struct lmtp_msg *m, struct lmtp_result *res,
 		for (i = 0; i < m->nrcpt; i++)
 			if (accepted[i])
 				res[i] = r;
-		return;
+		return -1;
 	}
 	for (i = 0; i < m->nrcpt; i++) {
 		if (!accepted[i])
@@ -425,43 +428,98 @@ data(struct conn *c, const struct lmtp_msg *m, struct lmtp_result *res,
 					set_result(&res[i], 0, "no reply after "
 					    "the message: it may have been "
 					    "delivered");
-			return;
+			return -1;
 		}
 	}
+	return 0;
+}
+
+/*
+ * The connection is kept for the next transaction to the same target,
+ * as long as the last one ended cleanly; a server that closed it while
+ * idle is found out at MAIL, before anything of a message was sent, and
+ * connected to again.
+ */
+static struct conn c = { .fd = -1 };
+static struct lmtp_target c_target;
+static int c_clean;
+
+void
+lmtp_idle_close(void)
+{
+	struct lmtp_result r;
+
+	if (c.fd == -1)
+		return;
+	c.timeout_ms = QUIT_WAIT_MS;
+	if (c_clean)
+		(void)command(&c, &r, "QUIT");
+	close(c.fd);
+	c.fd = -1;
+	c_clean = 0;
+}
+
+/* Connected and greeted: 0; -1 with every result set. */
+static int
+conn_open(const struct lmtp_target *t, const struct lmtp_msg *m,
+    struct lmtp_result *res, int timeout_ms)
+{
+	struct lmtp_result r;
+	int code;
+
+	c.inlen = c.outlen = 0;
+	c.timeout_ms = timeout_ms;
+	if ((c.fd = connect_to(t, timeout_ms)) == -1) {
+		set_result(&r, 451, "4.4.1 cannot connect to the LMTP server: "
+		    "%s", strerror(errno));
+		set_all(res, m->nrcpt, &r);
+		return -1;
+	}
+	c_target = *t;
+	if ((code = read_reply(&c, &r)) == 220 &&
+	    (code = command(&c, &r, "LHLO %s", m->helo)) / 100 == 2)
+		return 0;
+	if (code == -1)
+		broke_off(res, m->nrcpt, "the greeting");
+	else {
+		set_result(&r, 451, "4.4.2 LMTP server said: %d %s", code,
+		    r.text);
+		set_all(res, m->nrcpt, &r);
+	}
+	c_clean = code != -1;
+	lmtp_idle_close();
+	return -1;
 }
 
 void
 lmtp_deliver(const struct lmtp_target *t, const struct lmtp_msg *m,
     struct lmtp_result *res, int timeout_s)
 {
-	static struct conn c;
 	static int accepted[1000];
-	struct lmtp_result r;
-	int code;
+	int reused, n;
 
 	memset(res, 0, sizeof(*res) * m->nrcpt);
 	if (m->nrcpt > sizeof(accepted) / sizeof(accepted[0]))
 		return;
-	c.inlen = c.outlen = 0;
+	reused = c.fd != -1 && c_clean &&
+	    memcmp(&c_target, t, sizeof(*t)) == 0;
+	if (!reused) {
+		lmtp_idle_close();
+		if (conn_open(t, m, res, timeout_s * 1000) == -1)
+			return;
+	}
 	c.timeout_ms = timeout_s * 1000;
-	if ((c.fd = connect_to(t, c.timeout_ms)) == -1) {
-		set_result(&r, 451, "4.4.1 cannot connect to the LMTP server: "
-		    "%s", strerror(errno));
-		set_all(res, m->nrcpt, &r);
+	c_clean = 0;
+	if ((n = envelope(&c, m, res, accepted)) == -2 && reused) {
+		lmtp_idle_close();		/* it was closed while idle */
+		if (conn_open(t, m, res, timeout_s * 1000) == -1)
+			return;
+		n = envelope(&c, m, res, accepted);
+	}
+	if (n > 0 && data(&c, m, res, accepted) == 0) {
+		c_clean = 1;			/* kept for the next one */
 		return;
 	}
-	if ((code = read_reply(&c, &r)) != 220 ||
-	    (code = command(&c, &r, "LHLO %s", m->helo)) / 100 != 2) {
-		if (code == -1)
-			broke_off(res, m->nrcpt, "the greeting");
-		else {
-			set_result(&r, 451, "4.4.2 LMTP server said: %d %s",
-			    code, r.text);
-			set_all(res, m->nrcpt, &r);
-		}
-	} else if (envelope(&c, m, res, accepted) > 0)
-		data(&c, m, res, accepted);
-	c.timeout_ms = QUIT_WAIT_MS;
-	(void)command(&c, &r, "QUIT");
-	close(c.fd);
+	c_clean = n == 0 || n == -1;		/* intact: QUIT politely */
+	lmtp_idle_close();
 }

@@ -53,5 +53,8 @@ struct lmtp_msg {
  */
 void	lmtp_deliver(const struct lmtp_target *, const struct lmtp_msg *,
 	    struct lmtp_result *res, int timeout_s);
+/* The connection lmtp_deliver keeps between transactions to the same
+ * target: closed (QUIT) when the caller has been idle long enough. */
+void	lmtp_idle_close(void);
 
 #endif

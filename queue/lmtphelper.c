@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include "queue.h"
 
 #define HELPER_SOCK	3
+#define LMTP_IDLE_MS	10000	/* a kept connection unused this long goes */
 
 int
 lmtp_job_put(struct frame *f, const struct lmtp_job *j)
@@ -108,6 +110,19 @@ answer(uint64_t tag, size_t n)
 		_exit(1);
 }
 
+/* 1 when a job (or the end) is there; 0 after LMTP_IDLE_MS without. */
+static int
+idle_wait(void)
+{
+	struct pollfd p = { .fd = HELPER_SOCK, .events = POLLIN };
+	int r;
+
+	do
+		r = poll(&p, 1, LMTP_IDLE_MS);
+	while (r == -1 && errno == EINTR);
+	return r != 0;
+}
+
 static void __attribute__((noreturn))
 helper_main(void)
 {
@@ -119,6 +134,10 @@ helper_main(void)
 	int r;
 
 	for (;;) {
+		if (idle_wait() == 0) {
+			lmtp_idle_close();	/* the server's connection */
+			continue;
+		}
 		if ((r = frame_recv(HELPER_SOCK, &hframe)) <= 0)
 			_exit(r == 0 ? 0 : 1);
 		if (hframe.type != FRAME_LMTP_JOB || (r = job_get(&hframe,

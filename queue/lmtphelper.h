@@ -25,7 +25,7 @@
 #include "../smtpd/frame.h"
 #include "lmtp.h"
 
-#define LMTP_HELPERS	4	/* transactions at once */
+#define LMTP_HELPERS	8	/* transactions at once */
 #define LMTP_JOB_RCPTS	100	/* recipients of one transaction */
 
 struct queue;

@@ -244,6 +244,57 @@ test_misbehaving(void)
 	}
 }
 
+/* Two transactions on one connection: the server accepts only one. */
+static void
+test_reuse(void)
+{
+	const struct script s = { "220 hi\r\n", { "250 ok\r\n", "250 ok\r\n",
+	    "250 ok\r\n", "250 ok\r\n" }, "250 a\r\n250 b\r\n", 0, 0 };
+	struct sockaddr_un sun;
+	struct lmtp_target t;
+	struct lmtp_result res[2];
+	struct lmtp_msg m;
+	char spec[200], msg_path[200];
+	int lfd, mfd, round;
+	pid_t pid;
+
+	unlink(sock_path);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock_path);
+	if ((lfd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1 ||
+	    bind(lfd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    listen(lfd, 4) == -1 || (pid = fork()) == -1) {
+		perror("server");
+		exit(1);
+	}
+	if (pid == 0)
+		serve(lfd, &s);
+	close(lfd);
+	snprintf(msg_path, sizeof(msg_path), "%s/msg", dir);
+	mfd = open(msg_path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	unlink(msg_path);
+	(void)!write(mfd, body, sizeof(body) - 1);
+	memset(&m, 0, sizeof(m));
+	m.helo = "mx.example.test";
+	m.sender = "s@example.org";
+	m.rcpt = two;
+	m.nrcpt = 2;
+	m.fd = mfd;
+	m.len = sizeof(body) - 1;
+	snprintf(spec, sizeof(spec), "lmtp:unix:%s", sock_path);
+	CHECK(lmtp_target_parse(spec, &t) == 0, "target");
+	for (round = 0; round < 2; round++) {
+		lmtp_deliver(&t, &m, res, 1);
+		CHECK(res[0].code == 250 && res[1].code == 250,
+		    "round %d on one connection: %d %d (%s)", round,
+		    res[0].code, res[1].code, res[0].text);
+	}
+	lmtp_idle_close();
+	close(mfd);
+	waitpid(pid, NULL, 0);		/* it ends at the QUIT */
+}
+
 static void
 test_nobody_listening(void)
 {
@@ -298,6 +349,7 @@ main(void)
 	test_whole();
 	test_rcpt_refused();
 	test_misbehaving();
+	test_reuse();
 	test_nobody_listening();
 	unlink(sock_path);
 	unlink(wire_path);
