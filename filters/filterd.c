@@ -75,7 +75,8 @@ exec_filter(const struct conf_filter *f, int msgfd, int outfd,
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
 	(void)signal(SIGPIPE, SIG_DFL);
-	if (setsid() == -1 || dup2(msgfd, 0) == -1 ||
+	if (setsid() == -1 || prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 ||
+	    dup2(msgfd, 0) == -1 ||
 	    lseek(0, 0, SEEK_SET) == -1 || dup2(outfd, 1) == -1)
 		_exit(127);
 	(void)close_range(3, ~0U, 0);

@@ -30,6 +30,7 @@ struct ljob {
 	size_t		 n;
 	uint32_t	 idx[LMTP_JOB_RCPTS];	/* the entry's recipients */
 	int		 sent;
+	int64_t		 deadline;	/* sent: answered by then, monotonic ms */
 	TAILQ_ENTRY(ljob) link;
 };
 
@@ -95,6 +96,8 @@ job_send(struct queue *q, struct ljob *j)
 		lj.rcpt[k] = j->m->env.rcpt[j->idx[k]].addr;
 	j->sent = 1;
 	nsent++;
+	/* the helper ends a transaction by 4 timeouts (lmtp.c) */
+	j->deadline = queue_now_ms() + (4LL * lj.timeout_s + 30) * 1000;
 	if (lmtp_job_put(&frame, &lj) == -1) {
 		for (k = 0; k < j->n; k++) {
 			results[k].code = 451;
@@ -107,16 +110,39 @@ job_send(struct queue *q, struct ljob *j)
 	chan_send_fd(q, q->lmtp, &frame, j->m->fd);	/* may lose them */
 }
 
+static struct ljob *
+first_sent(void)
+{
+	struct ljob *j;
+
+	TAILQ_FOREACH(j, &ljobs, link)
+		if (j->sent)
+			return j;
+	return NULL;
+}
+
+static struct ljob *
+first_unsent(void)
+{
+	struct ljob *j;
+
+	TAILQ_FOREACH(j, &ljobs, link)
+		if (!j->sent)
+			return j;
+	return NULL;
+}
+
+/*
+ * Send what waits, as helpers are free; start them at the first job.  A
+ * send may find the helpers gone and end jobs (deliver_lmtp_lost), so
+ * the list is looked at anew after each.
+ */
 void
 deliver_lmtp_pump(struct queue *q)
 {
-	struct ljob *j, *next;
+	struct ljob *j;
 
-	for (j = TAILQ_FIRST(&ljobs); j != NULL && nsent < LMTP_HELPERS;
-	    j = next) {
-		next = TAILQ_NEXT(j, link);
-		if (j->sent)
-			continue;
+	while (nsent < LMTP_HELPERS && (j = first_unsent()) != NULL) {
 		if (q->lmtp == NULL && (q->lmtp = lmtphelper_start(q)) ==
 		    NULL) {
 			job_done(q, j, 0);	/* retried with the entry */
@@ -208,16 +234,40 @@ deliver_lmtp_frame(struct queue *q, struct frame *f)
 	return NULL;
 }
 
+/* The helpers are gone: what they had is retried; the loop's next pump
+ * starts new ones for the rest. */
 void
 deliver_lmtp_lost(struct queue *q)
 {
-	struct ljob *j, *next;
+	struct ljob *j;
 
 	q->lmtp = NULL;
-	for (j = TAILQ_FIRST(&ljobs); j != NULL; j = next) {
-		next = TAILQ_NEXT(j, link);
-		if (j->sent)
-			job_done(q, j, 0);	/* no reply: retried */
-	}
-	deliver_lmtp_pump(q);			/* new helpers for the rest */
+	lmtphelper_kill();
+	while ((j = first_sent()) != NULL)
+		job_done(q, j, 0);		/* no reply: retried */
+}
+
+/*
+ * Once a second while jobs are out: a helper that died, or a job past
+ * its deadline (a helper stuck), gives the pool up; every job it had
+ * is retried.
+ */
+void
+deliver_lmtp_tick(struct queue *q, int64_t now)
+{
+	static int64_t last;
+	struct ljob *j;
+
+	if (nsent == 0 || now - last < 1000)
+		return;
+	last = now;
+	TAILQ_FOREACH(j, &ljobs, link)
+		if (j->sent && j->deadline <= now)
+			break;
+	if (j == NULL && !lmtphelper_died())
+		return;
+	log_warnx("queue: an LMTP helper %s; starting new ones", j != NULL ?
+	    "did not answer in time" : "died");
+	if (q->lmtp != NULL)
+		chan_close(q, q->lmtp, "helpers given up");
 }

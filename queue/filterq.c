@@ -25,16 +25,22 @@
 #include "../smtpd/log.h"
 #include "queue.h"
 
+/* filterd answers within its timeouts; past them and this, it will not */
+#define FILTERQ_MARGIN_S	30
+
 struct fpend {
 	uint64_t	 ticket;	/* ours, in FILTER_RUN */
 	unsigned	 chan;		/* the worker's channel */
 	int		 fd;		/* the message */
+	int64_t		 expires;	/* monotonic ms */
 	struct commit_req req;
 	LIST_ENTRY(fpend) link;
 };
 
+LIST_HEAD(fpend_list, fpend);
+
 struct filterq {
-	LIST_HEAD(, fpend) pending;
+	struct fpend_list pending;
 	size_t		 n;
 	uint64_t	 next_ticket;
 };
@@ -51,11 +57,21 @@ fq_get(struct queue *q)
 	return q->fq;
 }
 
+/*
+ * An entry is taken off the list before anything is sent for it: a send
+ * may close a channel, and closing one cancels or fails what is still
+ * listed (filterq_chan_closed, filterq_lost).
+ */
 static void
-fpend_free(struct filterq *fq, struct fpend *p)
+fpend_take(struct filterq *fq, struct fpend *p)
 {
 	LIST_REMOVE(p, link);
 	fq->n--;
+}
+
+static void
+fpend_free(struct fpend *p)
+{
 	close(p->fd);
 	free(p);
 }
@@ -138,17 +154,19 @@ filterq_submit(struct queue *q, struct chan *c, const struct commit_req *r,
 	req_copy(&p->req, r);
 	p->chan = c->id;
 	p->ticket = ++fq->next_ticket;
-	LIST_INSERT_HEAD(&fq->pending, p, link);
-	fq->n++;
+	p->expires = queue_now_ms() + ((int64_t)q->conf->nfilters *
+	    q->conf->filter_timeout + FILTERQ_MARGIN_S) * 1000;
 	run_fill(&run, p);
 	if (filter_request_put(&frame, &run) == -1) {
 		log_warnx("queue: qid=%s: envelope too big for the filters",
 		    r->qid);
 		unjudged(q, c, &p->req, p->fd);
-		fpend_free(fq, p);
+		fpend_free(p);
 		return;
 	}
-	chan_send_fd(q, q->filter, &frame, p->fd);	/* may lose it */
+	LIST_INSERT_HEAD(&fq->pending, p, link);
+	fq->n++;
+	chan_send_fd(q, q->filter, &frame, p->fd);	/* may fail them all */
 }
 
 static struct fpend *
@@ -175,6 +193,7 @@ filterq_frame(struct queue *q, struct frame *f)
 		return bad;
 	if (q->fq == NULL || (p = find(q->fq, done.ticket)) == NULL)
 		return NULL;		/* cancelled meanwhile */
+	fpend_take(q->fq, p);
 	if ((c = chan_by_id(q, p->chan)) != NULL) {
 		if (done.code == 250)
 			(void)commit_store(q, c, &p->req, p->fd, done.headers,
@@ -183,40 +202,100 @@ filterq_frame(struct queue *q, struct frame *f)
 			commit_refuse(q, c, p->req.ticket, done.code, done.enh,
 			    done.text, done.cls, done.block);
 	}
-	fpend_free(q->fq, p);
+	fpend_free(p);
 	return NULL;
+}
+
+/* Take the listed entries of a channel (every one: chan_id 0). */
+static void
+take_all(struct filterq *fq, unsigned chan_id, struct fpend_list *out)
+{
+	struct fpend *p, *next;
+
+	LIST_INIT(out);
+	for (p = LIST_FIRST(&fq->pending); p != NULL; p = next) {
+		next = LIST_NEXT(p, link);
+		if (chan_id != 0 && p->chan != chan_id)
+			continue;
+		fpend_take(fq, p);
+		LIST_INSERT_HEAD(out, p, link);
+	}
+}
+
+static void
+cancel(struct queue *q, struct fpend *p)
+{
+	frame_init(&frame, FRAME_FILTER_CANCEL);
+	frame_put_u64(&frame, p->ticket);
+	chan_send(q, q->filter, &frame);
 }
 
 void
 filterq_chan_closed(struct queue *q, unsigned chan_id)
 {
-	struct fpend *p, *next;
+	struct fpend_list mine;
+	struct fpend *p;
 
 	if (q->fq == NULL)
 		return;
-	for (p = LIST_FIRST(&q->fq->pending); p != NULL; p = next) {
-		next = LIST_NEXT(p, link);
-		if (p->chan != chan_id)
-			continue;
-		frame_init(&frame, FRAME_FILTER_CANCEL);
-		frame_put_u64(&frame, p->ticket);
-		chan_send(q, q->filter, &frame);
-		fpend_free(q->fq, p);
+	take_all(q->fq, chan_id, &mine);
+	while ((p = LIST_FIRST(&mine)) != NULL) {
+		LIST_REMOVE(p, link);
+		cancel(q, p);
+		fpend_free(p);
 	}
 }
 
 void
 filterq_lost(struct queue *q)
 {
+	struct fpend_list all;
 	struct fpend *p;
 	struct chan *c;
 
 	q->filter = NULL;
 	if (q->fq == NULL)
 		return;
-	while ((p = LIST_FIRST(&q->fq->pending)) != NULL) {
+	take_all(q->fq, 0, &all);
+	while ((p = LIST_FIRST(&all)) != NULL) {
+		LIST_REMOVE(p, link);
 		if ((c = chan_by_id(q, p->chan)) != NULL)
 			unjudged(q, c, &p->req, p->fd);
-		fpend_free(q->fq, p);
+		fpend_free(p);
 	}
+}
+
+/* Entries filterd has not answered in time: as a failed filter. */
+void
+filterq_expire(struct queue *q, int64_t now)
+{
+	struct fpend_list late;
+	struct fpend *p, *next;
+	struct chan *c;
+
+	if (q->fq == NULL)
+		return;
+	LIST_INIT(&late);
+	for (p = LIST_FIRST(&q->fq->pending); p != NULL; p = next) {
+		next = LIST_NEXT(p, link);
+		if (p->expires > now)
+			continue;
+		fpend_take(q->fq, p);
+		LIST_INSERT_HEAD(&late, p, link);
+	}
+	while ((p = LIST_FIRST(&late)) != NULL) {
+		LIST_REMOVE(p, link);
+		log_warnx("queue: qid=%s: no verdict from the filters in time",
+		    p->req.qid);
+		cancel(q, p);
+		if ((c = chan_by_id(q, p->chan)) != NULL)
+			unjudged(q, c, &p->req, p->fd);
+		fpend_free(p);
+	}
+}
+
+int
+filterq_pending(struct queue *q)
+{
+	return q->fq != NULL && q->fq->n > 0;
 }

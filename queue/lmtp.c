@@ -21,7 +21,8 @@
 
 struct conn {
 	int	 fd;
-	int	 timeout_ms;
+	int	 timeout_ms;		/* each step */
+	int64_t	 deadline;		/* the whole transaction, ms; 0 none */
 	char	 in[LMTP_LINE_MAX];
 	size_t	 inlen;
 	char	 out[65536];
@@ -91,14 +92,30 @@ set_all(struct lmtp_result *res, size_t n, const struct lmtp_result *r)
 
 /* ---- the connection ---- */
 
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Ready within the step's timeout and the transaction's deadline. */
 static int
 wait_for(struct conn *c, short events)
 {
 	struct pollfd p = { .fd = c->fd, .events = events };
-	int r;
+	int r, ms = c->timeout_ms;
+	int64_t left;
 
+	if (c->deadline != 0) {
+		left = c->deadline - now_ms();
+		if (left < ms)
+			ms = left > 0 ? (int)left : 0;
+	}
 	do
-		r = poll(&p, 1, c->timeout_ms);
+		r = poll(&p, 1, ms);
 	while (r == -1 && errno == EINTR);
 	if (r == 0)
 		errno = ETIMEDOUT;
@@ -409,8 +426,11 @@ data(struct conn *c, const struct lmtp_msg *m, struct lmtp_result *res,
 	int code;
 
 	if ((code = command(c, &r, "DATA")) != 354 || send_body(c, m) == -1) {
-		if (code != -1 && code != 354)
+		if (code / 100 == 4 || code / 100 == 5)
 			set_result(&r, code, "%s", r.text);
+		else if (code != -1 && code != 354)
+			set_result(&r, 451, "4.4.2 LMTP server: %d to DATA, "
+			    "not 354", code);
 		else
 			set_result(&r, 451, "4.4.2 LMTP server: connection "
 			    "lost before the end of the message");
@@ -444,6 +464,16 @@ static struct conn c = { .fd = -1 };
 static struct lmtp_target c_target;
 static int c_clean;
 
+/* Nothing came on the kept connection while idle (no stray line, no
+ * close): it may carry the next transaction. */
+static int
+quiet(struct conn *k)
+{
+	struct pollfd p = { .fd = k->fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 0;
+}
+
 void
 lmtp_idle_close(void)
 {
@@ -452,6 +482,7 @@ lmtp_idle_close(void)
 	if (c.fd == -1)
 		return;
 	c.timeout_ms = QUIT_WAIT_MS;
+	c.deadline = 0;
 	if (c_clean)
 		(void)command(&c, &r, "QUIT");
 	close(c.fd);
@@ -462,13 +493,14 @@ lmtp_idle_close(void)
 /* Connected and greeted: 0; -1 with every result set. */
 static int
 conn_open(const struct lmtp_target *t, const struct lmtp_msg *m,
-    struct lmtp_result *res, int timeout_ms)
+    struct lmtp_result *res, int timeout_ms, int64_t deadline)
 {
 	struct lmtp_result r;
 	int code;
 
 	c.inlen = c.outlen = 0;
 	c.timeout_ms = timeout_ms;
+	c.deadline = deadline;
 	if ((c.fd = connect_to(t, timeout_ms)) == -1) {
 		set_result(&r, 451, "4.4.1 cannot connect to the LMTP server: "
 		    "%s", strerror(errno));
@@ -496,27 +528,31 @@ lmtp_deliver(const struct lmtp_target *t, const struct lmtp_msg *m,
     struct lmtp_result *res, int timeout_s)
 {
 	static int accepted[1000];
+	int64_t deadline;
 	int reused, n;
 
 	memset(res, 0, sizeof(*res) * m->nrcpt);
 	if (m->nrcpt > sizeof(accepted) / sizeof(accepted[0]))
 		return;
-	reused = c.fd != -1 && c_clean &&
+	deadline = now_ms() + (int64_t)LMTP_STEPS_MAX * timeout_s * 1000;
+	reused = c.fd != -1 && c_clean && c.inlen == 0 && quiet(&c) &&
 	    memcmp(&c_target, t, sizeof(*t)) == 0;
 	if (!reused) {
 		lmtp_idle_close();
-		if (conn_open(t, m, res, timeout_s * 1000) == -1)
+		if (conn_open(t, m, res, timeout_s * 1000, deadline) == -1)
 			return;
 	}
 	c.timeout_ms = timeout_s * 1000;
+	c.deadline = deadline;
 	c_clean = 0;
 	if ((n = envelope(&c, m, res, accepted)) == -2 && reused) {
 		lmtp_idle_close();		/* it was closed while idle */
-		if (conn_open(t, m, res, timeout_s * 1000) == -1)
+		if (conn_open(t, m, res, timeout_s * 1000, deadline) == -1)
 			return;
+		c.deadline = deadline;
 		n = envelope(&c, m, res, accepted);
 	}
-	if (n > 0 && data(&c, m, res, accepted) == 0) {
+	if (n > 0 && data(&c, m, res, accepted) == 0 && c.inlen == 0) {
 		c_clean = 1;			/* kept for the next one */
 		return;
 	}

@@ -20,6 +20,7 @@
 #define LMTP_TEXT_MAX	256	/* reply text kept per recipient */
 #define LMTP_LINE_MAX	2048	/* a reply line, CRLF included */
 #define LMTP_LINES_MAX	100	/* lines of one multi-line reply */
+#define LMTP_STEPS_MAX	4	/* a transaction: at most 4 timeouts */
 
 struct lmtp_target {
 	int	 is_unix;

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -106,8 +107,13 @@ answer(uint64_t tag, size_t n)
 		frame_put_u32(f, (uint32_t)results[i].code);
 		frame_put_str(f, results[i].text);
 	}
-	if (frame_send(HELPER_SOCK, f, -1) == -1)
-		_exit(1);
+	while (frame_send(HELPER_SOCK, f, -1) == -1) {
+		struct pollfd p = { .fd = HELPER_SOCK, .events = POLLOUT };
+
+		if (errno != EAGAIN && errno != EINTR)
+			_exit(1);
+		(void)poll(&p, 1, 1000);	/* the queue reads every turn */
+	}
 }
 
 /* 1 when a job (or the end) is there; 0 after LMTP_IDLE_MS without. */
@@ -138,7 +144,12 @@ helper_main(void)
 			lmtp_idle_close();	/* the server's connection */
 			continue;
 		}
-		if ((r = frame_recv(HELPER_SOCK, &hframe)) <= 0)
+		/* the socket is shared, non-blocking: a job woke every idle
+		 * helper and only one got it */
+		if ((r = frame_recv(HELPER_SOCK, &hframe)) == -1 &&
+		    (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (r <= 0)
 			_exit(r == 0 ? 0 : 1);
 		if (hframe.type != FRAME_LMTP_JOB || (r = job_get(&hframe,
 		    &tag, &t, &m, &timeout_s)) == -1) {
@@ -160,6 +171,36 @@ helper_main(void)
 	}
 }
 
+static pid_t helpers[LMTP_HELPERS];
+
+int
+lmtphelper_died(void)
+{
+	size_t i;
+
+	for (i = 0; i < LMTP_HELPERS; i++)
+		if (helpers[i] > 0 && waitpid(helpers[i], NULL, WNOHANG) ==
+		    helpers[i]) {
+			helpers[i] = 0;
+			return 1;
+		}
+	return 0;
+}
+
+void
+lmtphelper_kill(void)
+{
+	size_t i;
+
+	for (i = 0; i < LMTP_HELPERS; i++) {
+		if (helpers[i] <= 0)
+			continue;
+		(void)kill(helpers[i], SIGKILL);
+		(void)waitpid(helpers[i], NULL, 0);
+		helpers[i] = 0;
+	}
+}
+
 struct chan *
 lmtphelper_start(struct queue *q)
 {
@@ -168,8 +209,7 @@ lmtphelper_start(struct queue *q)
 	int sv[2];
 	pid_t pid;
 
-	while (waitpid(-1, NULL, WNOHANG) > 0)	/* helpers that died */
-		;
+	lmtphelper_kill();			/* what is left of a pool */
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
 		log_warn("queue: LMTP helpers: socketpair");
 		return NULL;
@@ -180,16 +220,18 @@ lmtphelper_start(struct queue *q)
 			break;
 		}
 		if (pid == 0) {
+			signal(SIGTERM, SIG_DFL);
 			signal(SIGINT, SIG_IGN);
 			signal(SIGHUP, SIG_IGN);
 			signal(SIGUSR1, SIG_IGN);
 			signal(SIGPIPE, SIG_IGN);
 			if (dup2(sv[1], HELPER_SOCK) == -1 ||
-			    close_range(HELPER_SOCK + 1, ~0U, 0) == -1)
+			    close_range(HELPER_SOCK + 1, ~0U, 0) == -1 ||
+			    fcntl(HELPER_SOCK, F_SETFL, O_NONBLOCK) == -1)
 				_exit(1);
 			helper_main();
 		}
-		started++;
+		helpers[started++] = pid;
 	}
 	close(sv[1]);
 	if (started == 0 || (c = chan_open(q, sv[0], CHAN_LMTP, 0)) == NULL) {

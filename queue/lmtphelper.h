@@ -42,6 +42,10 @@ struct lmtp_job {
 
 /* Fork the helpers; their channel (CHAN_LMTP), or NULL (logged). */
 struct chan *lmtphelper_start(struct queue *);
+/* 1 when one of them has died (reaped here). */
+int	lmtphelper_died(void);
+/* Kill them all and reap them: the pool is given up. */
+void	lmtphelper_kill(void);
 int	lmtp_job_put(struct frame *, const struct lmtp_job *);
 /* NULL, or why the frame is bad; at most LMTP_JOB_RCPTS results. */
 const char *lmtp_done_get(struct frame *, uint64_t *tag,

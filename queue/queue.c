@@ -177,6 +177,8 @@ loop_timeout(struct queue *q, int64_t now)
 		t = q->grace_until;
 	if (q->draining && q->drain_until < t)
 		t = q->drain_until;
+	if ((filterq_pending(q) || deliver_waiting(q)) && now + 1000 < t)
+		t = now + 1000;		/* their deadlines are looked at */
 	if (t == INT64_MAX || t - now > QUEUE_MAX_WAIT_MS)
 		return QUEUE_MAX_WAIT_MS;
 	return t <= now ? 0 : (int)(t - now);
@@ -198,6 +200,23 @@ queue_exit(struct queue *q)
 	exit(0);
 }
 
+/*
+ * A draining queue exits once no pass is open and no confirmation is
+ * outstanding (at most QUEUE_DRAIN_MS), and no LMTP delivery is out: a
+ * server may have taken it, and only its answer can mark it (at most
+ * QUEUE_DRAIN_LMTP_MS more; what is left then is retried at the next
+ * start, perhaps twice).
+ */
+static int
+drained(struct queue *q, int64_t now)
+{
+	if (deliver_busy(q))
+		return 0;
+	if (deliver_waiting(q))
+		return now >= q->drain_until + QUEUE_DRAIN_LMTP_MS;
+	return commit_outstanding(q) == 0 || now >= q->drain_until;
+}
+
 static void
 loop_turn(struct queue *q)
 {
@@ -216,11 +235,13 @@ loop_turn(struct queue *q)
 	if (q->grace_until != 0 && now >= q->grace_until)
 		commit_grace_expired(q);
 	msg_due(&q->tab, now);
+	filterq_expire(q, now);
+	deliver_lmtp_tick(q, now);
+	deliver_lmtp_pump(q);
 	if (can_deliver(q, now))
 		deliver_slice(q);
 	commit_acks(q);
-	if (q->draining && !deliver_busy(q) && ((commit_outstanding(q) == 0 &&
-	    !deliver_waiting(q)) || queue_now_ms() >= q->drain_until))
+	if (q->draining && drained(q, queue_now_ms()))
 		queue_exit(q);
 }
 

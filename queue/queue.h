@@ -48,8 +48,11 @@ void	queue_main(const struct conf *, int parent_sock, int first_start)
  */
 #define QUEUE_SLICE_RCPTS	64
 #define QUEUE_SLICE_MS		50
-/* On DRAIN, wait at most this long for outstanding confirmations. */
+/* On DRAIN, wait at most this long for outstanding confirmations, and
+ * this much more for LMTP deliveries out (the parent's shutdown_timeout
+ * bounds it all). */
 #define QUEUE_DRAIN_MS		5000
+#define QUEUE_DRAIN_LMTP_MS	20000
 /* A recipient's last delivery error, kept for moatctl queue (bytes). */
 #define QUEUE_ERROR_MAX		300
 /* Frames queued to one slow peer before it counts as broken. */
@@ -223,6 +226,8 @@ void	 filterq_submit(struct queue *, struct chan *,
 const char *filterq_frame(struct queue *, struct frame *);
 void	 filterq_chan_closed(struct queue *, unsigned chan_id);
 void	 filterq_lost(struct queue *);	/* filterd's channel closed */
+void	 filterq_expire(struct queue *, int64_t now);	/* no verdict */
+int	 filterq_pending(struct queue *);
 void	 commit_recover(struct queue *);
 void	 commit_grace_expired(struct queue *);
 size_t	 commit_outstanding(struct queue *);	/* unconfirmed, owned */
@@ -253,5 +258,6 @@ void	 deliver_lmtp_pump(struct queue *);
 const char *deliver_lmtp_frame(struct queue *, struct frame *);
 void	 deliver_lmtp_lost(struct queue *);	/* the helpers are gone */
 int	 deliver_waiting(struct queue *);	/* LMTP jobs are out */
+void	 deliver_lmtp_tick(struct queue *, int64_t now);
 
 #endif

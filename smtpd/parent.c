@@ -71,6 +71,7 @@ static struct mapstate	 mapstate[MAP_COUNT];
 static int		 sigfd, stopping;
 static time_t		 stop_deadline;
 static int		 queue_eof;	/* its channel closed, not reaped yet */
+static int		 store_due;	/* a worker died: maintain the store */
 
 #define QUEUE	(&children[0])
 #define FILTERD	(&children[MAX_CHILDREN + 1])
@@ -422,7 +423,7 @@ child_reaped(struct child *c, int status)
 	if (c->kind == CHILD_WORKER) {
 		limits_clear_slot(c->slot);
 		zstats_clear_slot(c->slot);
-		store_tick(time(NULL), 1);	/* its reader slot, if any */
+		store_due = 1;		/* its reader slot, after the reaping */
 	}
 	if (stopping || (c->kind == CHILD_WORKER && !c->current)) {
 		if (c->kind == CHILD_WORKER)
@@ -625,7 +626,7 @@ store_tick(time_t now, int force)
 	if (!store_maintain(cf->state_db, cf->state_db_size, broken))
 		return;
 	limits_store_renewed();
-	if (drain_workers() > 0) {
+	if (!stopping && drain_workers() > 0) {
 		start_workers();
 		log_info("store", "smtp workers replaced: the state store was "
 		    "started anew");
@@ -907,6 +908,10 @@ parent_poll(void)
 	if (qi != -1 && pfd[qi].revents != 0)
 		queue_read();
 	handle_signals();
+	if (store_due) {
+		store_due = 0;
+		store_tick(time(NULL), 1);
+	}
 }
 
 int

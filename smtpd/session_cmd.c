@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -541,7 +542,8 @@ cmd_data(struct session *s, const char *arg, size_t len)
 		return;
 	}
 	qid_make(s->tx->qid);
-	s->tx->memfd = memfd_create("moat-message", MFD_CLOEXEC);
+	s->tx->memfd = memfd_create("moat-message", MFD_CLOEXEC |
+	    MFD_ALLOW_SEALING);
 	buf_init(&hdr, 4096);
 	if (s->tx->memfd == -1 || received_header(s, &hdr) == -1 ||
 	    fd_write_all(s->tx->memfd, hdr.data, hdr.len) == -1) {
@@ -610,6 +612,10 @@ data_commit(struct session *s)
 		frame_put_str(&f, r->addr);
 	frame_put_u64(&f, (uint64_t)lseek(s->tx->memfd, 0, SEEK_END));
 	commit_put_evidence(s, &f);
+	/* what the filters read is what is stored: nobody may change it */
+	if (fcntl(s->tx->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+	    F_SEAL_WRITE | F_SEAL_SEAL) == -1)
+		log_warn("sealing the message of qid=%s", s->tx->qid);
 	if (worker_queue_send(&f, s->tx->memfd) == -1) {
 		log_warn("queue: cannot hand over qid=%s", s->tx->qid);
 		s->state = S_CMD;

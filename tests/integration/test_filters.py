@@ -26,6 +26,7 @@ SCRIPTS = {
     "chatty": "head -c 3000000 /dev/zero | tr '\\0' A\nexit 0",
     "daemon": "sleep 1003 &\nexit 0",
     "deaf": "exit 0",
+    "tamper": "printf 'EVIL' >&0 2>/dev/null\nexit 0",
     "env": "printf '%s\\n%s\\n%s\\n' \"$MOAT_SENDER\" \"$MOAT_RECIPIENTS\" "
            "\"$MOAT_CLIENT_IP\" > \"$(dirname \"$0\")/../out/env\"\nexit 0",
 }
@@ -265,3 +266,16 @@ def test_misbehaving_filters_give_the_documented_reply():
                 assert pid is not None and zombie_children(pid) == 0, name
         finally:
             srv.close()
+
+
+def test_a_filter_cannot_change_the_message_it_judged():
+    """stdin is the message as it will be stored, sealed: a filter that
+    writes to it changes nothing."""
+    srv = filter_moat("tamper")
+    try:
+        code, text = send_message(srv.client())
+        assert code == 250, text
+        msg = srv.wait_messages("alice", 1)[0]
+        assert b"EVIL" not in msg and b"Received: from" in msg, msg[:200]
+    finally:
+        srv.close()

@@ -6,7 +6,10 @@ the server received is checked, message by message and recipient by
 recipient: nothing lost; a recipient left without a reply is sent again
 (the documented possible duplicate)."""
 import os
+import signal
 import socket
+import struct
+import tempfile
 import threading
 import time
 
@@ -20,14 +23,21 @@ class LmtpServer:
     (address -> reply after the dot), cut (stop after N replies and
     close), huge (a 1 MB line instead of the replies)."""
 
-    def __init__(self, plan, port=0):
+    def __init__(self, plan, port=0, path=None):
         self.plan = plan
         self.got = []           # (sender, [rcpts], data, [delivered rcpts])
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", port))
+        self.peers = []         # unix: the pid of each client
+        if path is None:
+            self.sock = socket.socket()
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.bind(("127.0.0.1", port))
+            self.port = self.sock.getsockname()[1]
+        else:
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.bind(path)
+            os.chmod(path, 0o777)
+            self.port = None
         self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
         self.stop = False
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
@@ -49,6 +59,10 @@ class LmtpServer:
                 c, _ = self.sock.accept()
             except OSError:
                 return
+            if c.family == socket.AF_UNIX:
+                cred = c.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                    struct.calcsize("3i"))
+                self.peers.append(struct.unpack("3i", cred)[0])
             try:
                 self.session(c)
             except OSError:
@@ -89,6 +103,14 @@ class LmtpServer:
                     data += l
                 delivered = []
                 self.got.append((sender, rcpts, data, delivered))
+                if beh.get("hang"):       # no reply until the client goes
+                    c.settimeout(beh["hang"])
+                    try:
+                        while c.recv(4096):
+                            pass
+                    except OSError:
+                        pass
+                    return
                 if beh.get("huge"):
                     c.sendall(b"250 " + b"x" * (1 << 20) + b"\r\n")
                     return
@@ -245,3 +267,29 @@ def test_the_delivery_default_and_a_server_away():
     finally:
         srv.close()
         server.close()
+
+
+def test_an_lmtp_helper_that_dies_mid_delivery_is_replaced():
+    """The helper is killed while the server holds the message: the
+    queue notices, starts new helpers and retries; the entry does not
+    wait for good."""
+    d = tempfile.mkdtemp(prefix="moat-lmtp-")
+    os.chmod(d, 0o755)
+    path = os.path.join(d, "lmtp.sock")
+    server = LmtpServer([{"hang": 20}, {}], path=path)
+    maps = {"recipients": f"alice@example.test lmtp:unix:{path}\n"}
+    srv = Moat(maps=maps, retry_min="1s", retry_max="1s", lmtp_timeout="60s")
+    try:
+        code, text = send_message(srv.client(), rcpts=("<alice@example.test>",))
+        assert code == 250, text
+        assert wait_until(lambda: len(server.got) == 1)
+        os.kill(server.peers[0], signal.SIGKILL)
+        assert srv.wait_log(lambda e, kv: e == "error" and
+                            "LMTP helper died" in kv.get("msg", ""))
+        assert wait_until(lambda: server.delivered("alice@example.test") == 1)
+        assert wait_until(lambda: not os.listdir(os.path.join(srv.dir, "spool", "queue")))
+    finally:
+        srv.close()
+        server.close()
+        os.unlink(path)
+        os.rmdir(d)

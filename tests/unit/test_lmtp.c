@@ -31,6 +31,7 @@ struct script {
 	const char	*after;		/* sent after the dot (raw) */
 	int		 huge_after;	/* a 1 MB line after the dot */
 	int		 silent;	/* never answer */
+	const char	*data_reply;	/* instead of 354 */
 };
 
 static void
@@ -76,7 +77,9 @@ serve(int lfd, const struct script *s)
 			say(fd, "250 2.1.0 ok\r\n");
 		else if (strncmp(line, "RCPT", 4) == 0)
 			say(fd, s->rcpt[nrcpt++]);
-		else if (strncmp(line, "DATA", 4) == 0) {
+		else if (strncmp(line, "DATA", 4) == 0 && s->data_reply) {
+			say(fd, s->data_reply);
+		} else if (strncmp(line, "DATA", 4) == 0) {
 			say(fd, "354 go ahead\r\n");
 			while (getline_fd(fd, line, sizeof(line)) &&
 			    strcmp(line, ".\r\n") != 0)
@@ -182,7 +185,7 @@ static void
 test_whole(void)
 {
 	const struct script s = { "220 hi\r\n", { "250 ok\r\n", "250 ok\r\n" },
-	    "250 2.0.0 a done\r\n452 4.2.2 Mailbox full\r\n", 0, 0 };
+	    "250 2.0.0 a done\r\n452 4.2.2 Mailbox full\r\n", 0, 0, NULL };
 	struct lmtp_result res[2];
 	double took;
 
@@ -200,7 +203,7 @@ static void
 test_rcpt_refused(void)
 {
 	const struct script s = { "220 hi\r\n", { "550 5.1.1 no such user\r\n",
-	    "250 ok\r\n" }, "250 2.0.0 b done\r\n", 0, 0 };
+	    "250 ok\r\n" }, "250 2.0.0 b done\r\n", 0, 0, NULL };
 	struct lmtp_result res[2];
 	double took;
 
@@ -218,18 +221,22 @@ test_misbehaving(void)
 		int		 want0, want1;
 	} cases[] = {
 		{ "fewer replies", { "220 hi\r\n", { "250 ok\r\n", "250 ok\r\n" },
-		    "250 one\r\nCLOSE", 0, 0 }, 250, 0 },
+		    "250 one\r\nCLOSE", 0, 0, NULL }, 250, 0 },
 		{ "close after the dot", { "220 hi\r\n", { "250 ok\r\n",
-		    "250 ok\r\n" }, "CLOSE", 0, 0 }, 0, 0 },
+		    "250 ok\r\n" }, "CLOSE", 0, 0, NULL }, 0, 0 },
 		{ "a 1 MB line", { "220 hi\r\n", { "250 ok\r\n", "250 ok\r\n" },
-		    "\r\n250 x\r\n", 1, 0 }, 0, 0 },
+		    "\r\n250 x\r\n", 1, 0, NULL }, 0, 0 },
 		{ "garbage after the dot", { "220 hi\r\n", { "250 ok\r\n",
-		    "250 ok\r\n" }, "hello there\r\n", 0, 0 }, 0, 0 },
+		    "250 ok\r\n" }, "hello there\r\n", 0, 0, NULL }, 0, 0 },
 		{ "garbage greeting", { "SSH-2.0-OpenSSH\r\n", { NULL }, "", 0,
-		    0 }, 451, 451 },
-		{ "refusing greeting", { "554 go away\r\n", { NULL }, "", 0, 0 },
-		    451, 451 },
-		{ "silence", { "", { NULL }, "", 0, 1 }, 451, 451 },
+		    0, NULL }, 451, 451 },
+		{ "refusing greeting", { "554 go away\r\n", { NULL }, "", 0, 0,
+		    NULL }, 451, 451 },
+		{ "silence", { "", { NULL }, "", 0, 1, NULL }, 451, 451 },
+		{ "250 to DATA", { "220 hi\r\n", { "250 ok\r\n", "250 ok\r\n" },
+		    "", 0, 0, "250 sure\r\n" }, 451, 451 },
+		{ "554 to DATA", { "220 hi\r\n", { "250 ok\r\n", "250 ok\r\n" },
+		    "", 0, 0, "554 5.6.0 no\r\n" }, 554, 554 },
 	};
 	struct lmtp_result res[2];
 	double took;
@@ -244,12 +251,16 @@ test_misbehaving(void)
 	}
 }
 
-/* Two transactions on one connection: the server accepts only one. */
+/*
+ * Two transactions on one connection: the server accepts only one.  A
+ * stray line after the replies must not answer the next transaction:
+ * the connection is not reused then, and the second gets no 250.
+ */
 static void
-test_reuse(void)
+reuse(const char *after, int want2)
 {
 	const struct script s = { "220 hi\r\n", { "250 ok\r\n", "250 ok\r\n",
-	    "250 ok\r\n", "250 ok\r\n" }, "250 a\r\n250 b\r\n", 0, 0 };
+	    "250 ok\r\n", "250 ok\r\n" }, after, 0, 0, NULL };
 	struct sockaddr_un sun;
 	struct lmtp_target t;
 	struct lmtp_result res[2];
@@ -286,13 +297,21 @@ test_reuse(void)
 	CHECK(lmtp_target_parse(spec, &t) == 0, "target");
 	for (round = 0; round < 2; round++) {
 		lmtp_deliver(&t, &m, res, 1);
-		CHECK(res[0].code == 250 && res[1].code == 250,
-		    "round %d on one connection: %d %d (%s)", round,
-		    res[0].code, res[1].code, res[0].text);
+		CHECK(res[0].code == (round ? want2 : 250) && res[1].code ==
+		    (round ? want2 : 250), "round %d (%s): %d %d (%s)", round,
+		    after, res[0].code, res[1].code, res[0].text);
 	}
 	lmtp_idle_close();
 	close(mfd);
-	waitpid(pid, NULL, 0);		/* it ends at the QUIT */
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+static void
+test_reuse(void)
+{
+	reuse("250 a\r\n250 b\r\n", 250);
+	reuse("250 a\r\n250 b\r\n250 stray\r\n", 451);
 }
 
 static void
