@@ -17,7 +17,7 @@ OBJ	 = $(LIBSRC:%.c=obj/%.o)
 SANOBJ	 = $(LIBSRC:%.c=obj-san/%.o)
 UNITBIN	 = $(UNITSRC:tests/unit/%.c=obj-san/tests/%)
 
-.PHONY: all deps run check unit integration san bench bench-dns bench-storm bench-lmtp fuzz clean
+.PHONY: all deps run check unit integration san bench bench-dns bench-storm bench-lmtp bench-filter fuzz clean
 all: moatd moatctl
 
 obj/%.o: %.c
@@ -80,6 +80,9 @@ bench-storm: all
 
 bench-lmtp: all
 	@sh bench/lmtp.sh
+
+bench-filter: all
+	@sh bench/filter.sh
 
 fuzz:
 	@$(MAKE) --no-print-directory -C tests/fuzz

@@ -167,7 +167,7 @@ def test_a_refusal_asking_for_a_block_blocks_the_client():
 
 
 def test_the_envelope_reaches_the_filter_verbatim_and_runs_nothing():
-    pwned = ["/tmp/moat-pwned-1", "/tmp/moat-pwned-2"]
+    pwned = ["/tmp/moat-pwned-1", "/tmp/moat-pwned-2", "/tmp/moat-pwned-3"]
     for p in pwned:
         if os.path.exists(p):
             os.unlink(p)
@@ -182,10 +182,13 @@ def test_the_envelope_reaches_the_filter_verbatim_and_runs_nothing():
             got = f.read().split("\n")
         assert got[0] == sender and got[1] == rcpt and got[2] == "127.0.0.1", got
         quoted = '"$(touch${IFS}/tmp/moat-pwned-2)"@example.net'
-        code, text = send_message(srv.client(), sender=f"<{quoted}>")
+        evil_rcpt = "`touch${IFS}/tmp/moat-pwned-3`@example.org"  # catch-all
+        code, text = send_message(srv.client(), sender=f"<{quoted}>",
+                                  rcpts=(f"<{evil_rcpt}>",))
         assert code == 250, text
         with open(os.path.join(srv.dir, "out", "env")) as f:
-            assert f.read().split("\n")[0] == quoted
+            got = f.read().split("\n")
+        assert got[0] == quoted and got[1] == evil_rcpt, got
         assert not any(os.path.exists(p) for p in pwned), "nothing ran"
     finally:
         srv.close()
