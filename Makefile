@@ -10,14 +10,14 @@ SANFLAGS = -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 LIBS	 = -lcdb -lssl -lcrypto -lcares -llmdb
 
 MAINS	 = smtpd/moatd.c smtpd/moatctl.c
-LIBSRC	 = $(filter-out $(MAINS), $(wildcard smtpd/*.c queue/*.c conf/*.c dnsbl/*.c greylist/*.c filters/*.c))
+LIBSRC	 = $(filter-out $(MAINS), $(wildcard smtpd/*.c queue/*.c conf/*.c dnsbl/*.c greylist/*.c filters/*.c report/*.c))
 UNITSRC	 = $(wildcard tests/unit/test_*.c)
 
 OBJ	 = $(LIBSRC:%.c=obj/%.o)
 SANOBJ	 = $(LIBSRC:%.c=obj-san/%.o)
 UNITBIN	 = $(UNITSRC:tests/unit/%.c=obj-san/tests/%)
 
-.PHONY: all deps run check unit integration san bench bench-dns bench-storm bench-lmtp bench-filter fuzz clean
+.PHONY: all deps run check unit integration san bench bench-dns bench-storm bench-lmtp bench-filter bench-report fuzz clean
 all: moatd moatctl
 
 obj/%.o: %.c
@@ -83,6 +83,9 @@ bench-lmtp: all
 
 bench-filter: all
 	@sh bench/filter.sh
+
+bench-report: all
+	@sh bench/report.sh
 
 fuzz:
 	@$(MAKE) --no-print-directory -C tests/fuzz

@@ -63,6 +63,7 @@
 #include "../greylist/netkey.h"
 #include "../greylist/rates.h"
 #include "../queue/lmtp.h"
+#include "../report/report.h"
 #include "../queue/maildir.h"
 #include "../queue/spool.h"
 #include "buf.h"
@@ -127,6 +128,9 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "blocks", "[[--format] plain | nft | ipset]", "the blocked clients "
 	    "and networks, or commands loading them into firewall sets",
 	    cmd_blocks },
+	{ "report", "[--since T] [--until T] [--top N] [LOGFILE...]",
+	    "traffic, connections, rejections and clients from moatd's log",
+	    NULL },
 };
 
 #define NCMDS	(sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
@@ -737,6 +741,8 @@ main(int argc, char *argv[])
 		warnx_("unknown command \"%s\"", argv[0]);
 		usage();
 	}
+	if (ctl_cmds[i].run == NULL)		/* needs no configuration */
+		return report_main(argc, argv);
 	if (conf_load(&ctl.conf, ctl.conffile, err, sizeof(err)) == -1) {
 		warnx_("%s", err);
 		return EXIT_USAGE;

@@ -1,0 +1,33 @@
+/*
+ * report: `moatctl report`, computed from moatd's log lines alone (so it
+ * works on archived logs): read (logline.c), counted (tally.c), printed
+ * (text.c).  See moatctl(8) for the sections.
+ */
+#ifndef MOAT_REPORT_H
+#define MOAT_REPORT_H
+
+#include <stdio.h>
+
+#include "tally.h"
+
+/* One network's clients together (IPv4 /24, IPv6 /48). */
+struct report_group {
+	char		 net[64];
+	unsigned long	 conns, hosts;
+	double		 time;
+};
+
+/* Count every moatd line of fp; year for syslog lines without one.
+ * 0, or -1 (memory). */
+int	report_read(struct tally *, FILE *, int year);
+/* The hosts sorted by sessions, most first (the table is then spent:
+ * no more lines may be counted). */
+void	report_top_hosts(struct tally *);
+/* The networks, sorted by sessions; *n of them; NULL when none or out
+ * of memory.  Free it. */
+struct report_group *report_networks(const struct tally *, size_t *n);
+void	report_text(FILE *, struct tally *, unsigned top);
+/* moatctl report ARGS...: the exit status. */
+int	report_main(int argc, char **argv);
+
+#endif

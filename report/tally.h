@@ -1,0 +1,73 @@
+/*
+ * tally: what `moatctl report` counts, line by line, in memory bounded
+ * by what the log is about (hours, client addresses, refusal classes),
+ * never by its length: no line is kept.
+ *
+ * Per hour: received (accept), delivered (deliver, per recipient),
+ * deferred (defer of a delivery), held (hold of a recipient), rejected
+ * (reject and defer lines of a session, greylisting's 451s);
+ * connections (connect, and refusals at accept, which have no session)
+ * with their time (disconnect's duration).  Per refusal class
+ * and stage: a count and the distinct addresses.  Per client address:
+ * sessions, their time, and how far it got.
+ */
+#ifndef MOAT_TALLY_H
+#define MOAT_TALLY_H
+
+#include <stddef.h>
+
+#include "logline.h"
+
+struct hour_stat {
+	char		 key[14];	/* "YYYY-MM-DDTHH" */
+	unsigned long	 received, delivered, deferred, held, rejected;
+	unsigned long	 conns;
+	double		 conn_time, conn_max;	/* seconds */
+};
+
+/* How far a client got. */
+#define HOST_CONNECTED	0x1	/* opened a connection */
+#define HOST_TALKED	0x2	/* had the banner and said something */
+#define HOST_MAIL	0x4	/* began a transaction */
+#define HOST_ACCEPTED	0x8	/* had a message accepted */
+
+struct host_stat {
+	char		 ip[48];
+	unsigned long	 conns;
+	double		 time;
+	unsigned	 flags;
+};
+
+struct idset {
+	unsigned	*v;	/* host index + 1; 0 empty */
+	size_t		 cap, n;
+};
+
+struct class_stat {
+	char		 stage[16];
+	char		 name[96];
+	unsigned long	 count;
+	struct idset	 ips;
+};
+
+struct tally {
+	const char	*since, *until;	/* "YYYY-MM-DDTHH:MM:SS" prefixes */
+	struct hour_stat *hours;
+	size_t		 nhours, caphours;
+	struct host_stat *hosts;
+	size_t		 nhosts, caphosts;
+	unsigned	*hostidx;	/* open addressing: index + 1 */
+	size_t		 hostidxcap;
+	struct class_stat *classes;
+	size_t		 nclasses, capclasses;
+	unsigned long	 lines, used;
+};
+
+void	tally_init(struct tally *, const char *since, const char *until);
+/* 0, or -1 when memory ran out. */
+int	tally_line(struct tally *, const struct logline *);
+/* The hours in order (sorts them). */
+void	tally_sort(struct tally *);
+void	tally_free(struct tally *);
+
+#endif

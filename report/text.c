@@ -1,0 +1,194 @@
+/*
+ * text: `moatctl report` as tables, the way admins paste them into
+ * mailing lists.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report.h"
+
+static void
+traffic_row(FILE *fp, const char *label, const struct hour_stat *h)
+{
+	fprintf(fp, "%-16s %9lu %9lu %9lu %7lu %9lu\n", label, h->received,
+	    h->delivered, h->deferred, h->held, h->rejected);
+}
+
+static void
+add(struct hour_stat *sum, const struct hour_stat *h)
+{
+	sum->received += h->received;
+	sum->delivered += h->delivered;
+	sum->deferred += h->deferred;
+	sum->held += h->held;
+	sum->rejected += h->rejected;
+	sum->conns += h->conns;
+	sum->conn_time += h->conn_time;
+	if (h->conn_max > sum->conn_max)
+		sum->conn_max = h->conn_max;
+}
+
+/* "2026-11-23T18" -> "2026-11-23 18:00" */
+static const char *
+hour_label(const char *key, char *buf, size_t size)
+{
+	(void)snprintf(buf, size, "%.10s %.2s:00", key, key + 11);
+	return buf;
+}
+
+static void
+traffic(FILE *fp, const struct tally *t)
+{
+	struct hour_stat sum;
+	char label[32];
+	size_t i;
+
+	memset(&sum, 0, sizeof(sum));
+	fprintf(fp, "Traffic per hour\n%-16s %9s %9s %9s %7s %9s\n", "hour",
+	    "received", "delivered", "deferred", "held", "rejected");
+	for (i = 0; i < t->nhours; i++) {
+		traffic_row(fp, hour_label(t->hours[i].key, label,
+		    sizeof(label)), &t->hours[i]);
+		add(&sum, &t->hours[i]);
+	}
+	traffic_row(fp, "total", &sum);
+}
+
+static void
+conn_row(FILE *fp, const char *label, const struct hour_stat *h)
+{
+	fprintf(fp, "%-16s %9lu %12.1f %9.2f %9.1f\n", label, h->conns,
+	    h->conn_time, h->conns ? h->conn_time / (double)h->conns : 0.0,
+	    h->conn_max);
+}
+
+static void
+connections(FILE *fp, const struct tally *t)
+{
+	struct hour_stat sum;
+	char label[32];
+	size_t i;
+
+	memset(&sum, 0, sizeof(sum));
+	fprintf(fp, "\nConnections per hour\n%-16s %9s %12s %9s %9s\n", "hour",
+	    "conns", "time (s)", "avg (s)", "max (s)");
+	for (i = 0; i < t->nhours; i++) {
+		conn_row(fp, hour_label(t->hours[i].key, label,
+		    sizeof(label)), &t->hours[i]);
+		add(&sum, &t->hours[i]);
+	}
+	conn_row(fp, "total", &sum);
+}
+
+static void
+days(FILE *fp, const struct tally *t)
+{
+	struct hour_stat day;
+	size_t i = 0, j;
+
+	fprintf(fp, "\nPer day\n%-10s %9s %9s %9s %7s %9s %9s\n", "day",
+	    "received", "delivered", "deferred", "held", "rejected",
+	    "conns");
+	while (i < t->nhours) {
+		memset(&day, 0, sizeof(day));
+		for (j = i; j < t->nhours && memcmp(t->hours[j].key,
+		    t->hours[i].key, 10) == 0; j++)
+			add(&day, &t->hours[j]);
+		fprintf(fp, "%.10s %9lu %9lu %9lu %7lu %9lu %9lu\n",
+		    t->hours[i].key, day.received, day.delivered,
+		    day.deferred, day.held, day.rejected, day.conns);
+		i = j;
+	}
+}
+
+static int
+class_cmp(const void *a, const void *b)
+{
+	const struct class_stat *x = a, *y = b;
+
+	if (x->count != y->count)
+		return x->count < y->count ? 1 : -1;
+	return strcmp(x->name, y->name);
+}
+
+static void
+rejections(FILE *fp, struct tally *t)
+{
+	unsigned long total = 0;
+	size_t i;
+
+	qsort(t->classes, t->nclasses, sizeof(*t->classes), class_cmp);
+	for (i = 0; i < t->nclasses; i++)
+		total += t->classes[i].count;
+	fprintf(fp, "\nRejections by class\n%9s %6s %9s  %-8s %s\n", "count",
+	    "share", "addresses", "stage", "class");
+	for (i = 0; i < t->nclasses; i++)
+		fprintf(fp, "%9lu %5.1f%% %9zu  %-8s %s\n",
+		    t->classes[i].count, total ? 100.0 *
+		    (double)t->classes[i].count / (double)total : 0.0,
+		    t->classes[i].ips.n, t->classes[i].stage,
+		    t->classes[i].name);
+	fprintf(fp, "%9lu %5s\n", total, "total");
+}
+
+static void
+hosts(FILE *fp, struct tally *t, unsigned top)
+{
+	struct report_group *g;
+	size_t i, n;
+
+	fprintf(fp, "\nTop %u clients by connections\n%9s %12s %9s  %s\n", top,
+	    "conns", "time (s)", "avg (s)", "address");
+	report_top_hosts(t);
+	for (i = 0; i < t->nhosts && i < top; i++)
+		fprintf(fp, "%9lu %12.1f %9.2f  %s\n", t->hosts[i].conns,
+		    t->hosts[i].time, t->hosts[i].conns ? t->hosts[i].time /
+		    (double)t->hosts[i].conns : 0.0, t->hosts[i].ip);
+	if ((g = report_networks(t, &n)) == NULL)
+		return;
+	fprintf(fp, "\nTop %u networks (IPv4 /24, IPv6 /48) by connections\n"
+	    "%9s %12s %9s  %s\n", top, "conns", "time (s)", "clients",
+	    "network");
+	for (i = 0; i < n && i < top; i++)
+		fprintf(fp, "%9lu %12.1f %9lu  %s\n", g[i].conns, g[i].time,
+		    g[i].hosts, g[i].net);
+	free(g);
+}
+
+static void
+funnel(FILE *fp, const struct tally *t)
+{
+	unsigned long n[4] = { 0, 0, 0, 0 };
+	size_t i;
+
+	for (i = 0; i < t->nhosts; i++) {
+		n[0] += (t->hosts[i].flags & HOST_CONNECTED) != 0;
+		n[1] += (t->hosts[i].flags & HOST_TALKED) != 0;
+		n[2] += (t->hosts[i].flags & HOST_MAIL) != 0;
+		n[3] += (t->hosts[i].flags & HOST_ACCEPTED) != 0;
+	}
+	fprintf(fp, "\nClient addresses\n%9lu connected\n%9lu had the banner "
+	    "and spoke\n%9lu began a transaction\n%9lu had a message "
+	    "accepted\n", n[0], n[1], n[2], n[3]);
+}
+
+void
+report_text(FILE *fp, struct tally *t, unsigned top)
+{
+	if (t->nhours == 0) {
+		fprintf(fp, "moat report: no moatd lines in range (%lu lines "
+		    "read)\n", t->lines);
+		return;
+	}
+	fprintf(fp, "moat report: %.10s %.2s:00 to %.10s %.2s:59 (%lu lines "
+	    "read, %lu counted)\n\n", t->hours[0].key, t->hours[0].key + 11,
+	    t->hours[t->nhours - 1].key, t->hours[t->nhours - 1].key + 11,
+	    t->lines, t->used);
+	traffic(fp, t);
+	connections(fp, t);
+	days(fp, t);
+	rejections(fp, t);
+	hosts(fp, t, top);
+	funnel(fp, t);
+}

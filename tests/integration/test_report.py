@@ -1,0 +1,148 @@
+"""moatctl report, number by number: first on a log written by the real
+daemon while the test drives known sessions through it (messages
+accepted and delivered, unknown recipients, a blocked client refused at
+accept), then on a larger synthetic log with a known answer (hours over
+two days, syslog lines among other programs', top clients, networks,
+--since and --until)."""
+import os
+import re
+import subprocess
+import tempfile
+
+from harness import MOATCTL, Client, Moat, send_message
+
+
+def report(*args):
+    p = subprocess.run([MOATCTL, "report", *args], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+def section(text, title, header=True):
+    """The lines of a section, its title (and header) left out."""
+    lines = text.split("\n")
+    i = next(n for n, l in enumerate(lines) if l.startswith(title))
+    out = []
+    for l in lines[i + (2 if header else 1):]:
+        if not l.strip():
+            break
+        out.append(l.split())
+    return out
+
+
+def test_a_log_of_real_sessions_adds_up():
+    srv = Moat()
+    try:
+        for _ in range(3):
+            c = Client(srv.port, source="127.0.60.1")
+            assert c.reply()[0] == 220
+            code, _ = send_message(c)
+            assert code == 250
+            c.expect("QUIT", 221)
+        c = Client(srv.port, source="127.0.60.2")
+        assert c.reply()[0] == 220
+        c.expect("EHLO client.example.org", 250)
+        c.expect("MAIL FROM:<s@remote.example>", 250)
+        for n in range(2):
+            code, _ = c.cmd(f"RCPT TO:<nobody{n}@example.test>")
+            assert code == 550
+        c.expect("QUIT", 221)
+        p = subprocess.run([MOATCTL, "-f", srv.conf_path, "block", "127.0.60.3"],
+                           capture_output=True, text=True, env=srv.env())
+        assert p.returncode == 0, p.stderr
+        for _ in range(2):
+            c = Client(srv.port, source="127.0.60.3")
+            c.sock.settimeout(5)
+            assert c.sock.recv(10) == b""
+        srv.wait_messages("alice", 3)
+        srv.stop()
+        out = report(srv.logpath)
+    finally:
+        srv.close()
+    total = section(out, "Traffic per hour")[-1]
+    assert total[0] == "total"
+    assert total[1:] == ["3", "3", "0", "0", "4"], total
+    classes = {(r[3], r[4]): (r[0], r[2]) for r in section(out, "Rejections by class")
+               if len(r) == 5}
+    assert classes[("rcpt", "unknown-recipient")] == ("2", "1"), classes
+    assert classes[("connect", "blocked")] == ("2", "1"), classes
+    hosts = {r[3]: r[0] for r in section(out, "Top 10 clients")}
+    assert hosts["127.0.60.1"] == "3" and hosts["127.0.60.2"] == "1"
+    assert hosts["127.0.60.3"] == "2", hosts
+    funnel = dict((" ".join(r[1:]), int(r[0])) for r in section(out, "Client addresses", False))
+    assert funnel["had a message accepted"] == 1
+    assert funnel["began a transaction"] == 2
+    assert funnel["connected"] >= 3
+
+
+def synthetic(path):
+    """A log with a known answer; returns what the report must say."""
+    lines = []
+    ts = lambda day, h, m: f"2026-11-{day:02d}T{h:02d}:{m:02d}:00.000"
+    for day, hour, n in ((22, 23, 4), (23, 0, 6), (23, 1, 2)):
+        for i in range(n):
+            ip = f"198.51.100.{i % 3 + 1}" if i % 2 == 0 else f"203.0.113.{i}"
+            t = ts(day, hour, i)
+            lines.append(f"{t} moatd[10]: connect session={i:016x} ip={ip} port=1")
+            lines.append(f"{t} moatd[10]: accept session={i:016x} qid=X ip={ip} nrcpt=1")
+            lines.append(f"{t} moatd[11]: deliver qid=X rcpt=a@x to=maildir:a/ result=ok")
+            lines.append(f"{t} moatd[10]: disconnect session={i:016x} ip={ip} duration={i + 1}.500 commands=5")
+        lines.append(f"{ts(day, hour, 59)} moatd[10]: reject stage=connect class=dnsbl:zen.example ip=192.0.2.{hour} reply=\"554 5.7.1 listed\"")
+        lines.append(f"{ts(day, hour, 59)} moatd[11]: defer qid=Y rcpt=b@x to=maildir:b/ reason=\"disk full\" attempts=1 retry_in=60")
+        lines.append("Nov 23 00:30:00 mx postfix/smtpd[5]: connect from elsewhere")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def test_a_synthetic_log_with_a_known_answer():
+    fd, path = tempfile.mkstemp(prefix="moat-report-")
+    os.close(fd)
+    try:
+        synthetic(path)
+        out = report(path)
+        rows = section(out, "Traffic per hour")
+        assert [r[:2] for r in rows[:-1]] == [["2026-11-22", "23:00"],
+                                              ["2026-11-23", "00:00"],
+                                              ["2026-11-23", "01:00"]], rows
+        assert [r[2:] for r in rows[:-1]] == [["4", "4", "1", "0", "1"],
+                                              ["6", "6", "1", "0", "1"],
+                                              ["2", "2", "1", "0", "1"]], rows
+        assert rows[-1] == ["total", "12", "12", "3", "0", "3"], rows
+        conns = section(out, "Connections per hour")
+        # hour 00: 6 sessions of 1.5..6.5 s (+1 refusal at accept: 7)
+        assert conns[1] == ["2026-11-23", "00:00", "7", "24.0", "3.43", "6.5"], conns
+        days = section(out, "Per day")
+        assert days == [["2026-11-22", "4", "4", "1", "0", "1", "5"],
+                        ["2026-11-23", "8", "8", "2", "0", "2", "10"]], days
+        classes = section(out, "Rejections by class")
+        assert classes[0] == ["3", "100.0%", "3", "connect", "dnsbl:zen.example"], classes
+        top = section(out, "Top 10 clients")
+        assert top[:3] == [["3", "4.5", "1.50", "198.51.100.1"],
+                           ["3", "7.5", "2.50", "203.0.113.1"],
+                           ["2", "7.0", "3.50", "198.51.100.3"]], top
+        nets = section(out, "Top 10 networks")
+        assert nets[:3] == [["6", "17.0", "3", "198.51.100.0/24"],
+                            ["6", "23.0", "3", "203.0.113.0/24"],
+                            ["3", "0.0", "3", "192.0.2.0/24"]], nets
+        funnel = dict((" ".join(r[1:]), int(r[0])) for r in section(out, "Client addresses", False))
+        assert funnel["connected"] == 9 and funnel["had a message accepted"] == 6, funnel
+
+        out = report("--since", "2026-11-23", "--until", "2026-11-23T01", path)
+        rows = section(out, "Traffic per hour")
+        assert rows == [["2026-11-23", "00:00", "6", "6", "1", "0", "1"],
+                        ["total", "6", "6", "1", "0", "1"]], rows
+        assert re.search(r"\(\d+ lines read, 26 counted\)", out), out.split("\n")[0]
+    finally:
+        os.unlink(path)
+
+
+def test_bad_arguments():
+    for args in (["--since", "yesterday"], ["--top", "0"], ["--format", "pdf"],
+                 ["--nope", "x"]):
+        p = subprocess.run([MOATCTL, "report", *args, "/dev/null"],
+                           capture_output=True, text=True, timeout=10)
+        assert p.returncode == 2, (args, p)
+    p = subprocess.run([MOATCTL, "report", "/nonexistent/log"],
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 1 and "nonexistent" in p.stderr

@@ -1,0 +1,64 @@
+/*
+ * test_logline: moatd's log lines read back: the three prefixes, quoted
+ * values with every escape, lines of other programs, lines cut short.
+ */
+#include <string.h>
+
+#include "t.h"
+#include "../../report/logline.h"
+
+static void
+test_prefixes(void)
+{
+	char a[] = "2026-11-23T11:54:09.108 moatd[25454]: accept session=1 "
+	    "qid=6B04 ip=127.0.0.1 nrcpt=1\n";
+	char b[] = "Nov  3 07:05:09 mx moatd[25454]: reject stage=rcpt "
+	    "class=unknown-recipient ip=192.0.2.7";
+	char c[] = "2026-11-23T11:54:09.123456+01:00 mx moatd[1]: connect "
+	    "session=2 ip=2001:db8::1 port=25";
+	char d[] = "Nov 23 07:05:09 mx postfix/smtpd[99]: connect from x";
+	char e[] = "garbage";
+	struct logline l;
+
+	CHECK(logline_parse(a, 2026, &l) == 1 &&
+	    strcmp(l.when, "2026-11-23T11:54:09") == 0 &&
+	    strcmp(l.event, "accept") == 0 && l.nf == 4 &&
+	    strcmp(logline_get(&l, "nrcpt"), "1") == 0, "foreground");
+	CHECK(logline_parse(b, 2025, &l) == 1 &&
+	    strcmp(l.when, "2025-11-03T07:05:09") == 0 &&
+	    strcmp(logline_get(&l, "class"), "unknown-recipient") == 0 &&
+	    strcmp(logline_get(&l, "ip"), "192.0.2.7") == 0, "syslog: %s",
+	    l.when);
+	CHECK(logline_parse(c, 2020, &l) == 1 &&
+	    strcmp(l.when, "2026-11-23T11:54:09") == 0 &&
+	    strcmp(logline_get(&l, "ip"), "2001:db8::1") == 0, "ISO syslog");
+	CHECK(logline_parse(d, 2026, &l) == 0, "another program");
+	CHECK(logline_parse(e, 2026, &l) == 0, "garbage");
+	CHECK(logline_get(&l, "nothing") == NULL, "no such key");
+}
+
+static void
+test_quoting(void)
+{
+	char a[] = "2026-11-23T11:54:09.108 moatd[1]: reject stage=data "
+	    "class=filter:spam reply=\"550 5.7.1 \\\"spam\\\" a\\\\b\\x01\\n\" "
+	    "empty=\"\" ip=127.0.0.9";
+	char b[] = "2026-11-23T11:54:09.108 moatd[1]: defer reason=\"cut off";
+	struct logline l;
+
+	CHECK(logline_parse(a, 2026, &l) == 1, "parsed");
+	CHECK(strcmp(logline_get(&l, "reply"), "550 5.7.1 \"spam\" a\\b\x01\n")
+	    == 0, "unquoted: %s", logline_get(&l, "reply"));
+	CHECK(strcmp(logline_get(&l, "empty"), "") == 0, "empty value");
+	CHECK(strcmp(logline_get(&l, "ip"), "127.0.0.9") == 0, "after it");
+	CHECK(logline_parse(b, 2026, &l) == 1 &&
+	    strcmp(logline_get(&l, "reason"), "cut off") == 0, "unclosed");
+}
+
+int
+main(void)
+{
+	test_prefixes();
+	test_quoting();
+	T_DONE();
+}
