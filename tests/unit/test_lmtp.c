@@ -104,19 +104,13 @@ serve(int lfd, const struct script *s)
 	_exit(0);
 }
 
-static const char body[] = "Received: x\r\nSubject: dots\r\n\r\n.leading dot\r\n"
-    "..two\r\nlast line without CRLF";
-
-static void
-run(const struct script *s, const char *const *rcpt, size_t n,
-    struct lmtp_result *res, double *took)
+/* The scripted server in a child, listening on sock_path. */
+static pid_t
+start_server(const struct script *s)
 {
 	struct sockaddr_un sun;
-	struct lmtp_target t;
-	struct lmtp_msg m;
-	struct timespec a, b;
-	int lfd, mfd;
 	pid_t pid;
+	int lfd;
 
 	unlink(sock_path);
 	memset(&sun, 0, sizeof(sun));
@@ -131,6 +125,23 @@ run(const struct script *s, const char *const *rcpt, size_t n,
 	if (pid == 0)
 		serve(lfd, s);
 	close(lfd);
+	return pid;
+}
+
+static const char body[] = "Received: x\r\nSubject: dots\r\n\r\n.leading dot\r\n"
+    "..two\r\nlast line without CRLF";
+
+static void
+run(const struct script *s, const char *const *rcpt, size_t n,
+    struct lmtp_result *res, double *took)
+{
+	struct lmtp_target t;
+	struct lmtp_msg m;
+	struct timespec a, b;
+	int mfd;
+	pid_t pid;
+
+	pid = start_server(s);
 	{
 		char msg_path[200];
 
@@ -261,27 +272,14 @@ reuse(const char *after, int want2)
 {
 	const struct script s = { "220 hi\r\n", { "250 ok\r\n", "250 ok\r\n",
 	    "250 ok\r\n", "250 ok\r\n" }, after, 0, 0, NULL };
-	struct sockaddr_un sun;
 	struct lmtp_target t;
 	struct lmtp_result res[2];
 	struct lmtp_msg m;
 	char spec[200], msg_path[200];
-	int lfd, mfd, round;
+	int mfd, round;
 	pid_t pid;
 
-	unlink(sock_path);
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock_path);
-	if ((lfd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1 ||
-	    bind(lfd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
-	    listen(lfd, 4) == -1 || (pid = fork()) == -1) {
-		perror("server");
-		exit(1);
-	}
-	if (pid == 0)
-		serve(lfd, &s);
-	close(lfd);
+	pid = start_server(&s);
 	snprintf(msg_path, sizeof(msg_path), "%s/msg", dir);
 	mfd = open(msg_path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	unlink(msg_path);
