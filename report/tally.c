@@ -230,6 +230,8 @@ session_event(struct tally *t, const struct logline *l, struct hour_stat *h,
 		v = logline_get(l, "result");
 		if (s != NULL)
 			s->flags |= HOST_TALKED | HOST_MAIL;
+		if (tally_greylist(t, l) == -1)
+			return -1;
 		if (v != NULL && (strcmp(v, "new") == 0 ||
 		    strcmp(v, "early") == 0)) {
 			h->rejected++;
@@ -255,6 +257,9 @@ session_event(struct tally *t, const struct logline *l, struct hour_stat *h,
 			    strcmp(stage, "data") == 0)
 				s->flags |= HOST_MAIL;
 		}
+		if ((v = logline_get(l, "hits")) != NULL &&
+		    tally_hits(t, v) == -1)
+			return -1;
 		v = logline_get(l, "class");
 		return refusal(t, stage, v != NULL ? v : "?", hi);
 	} else if (strcmp(ev, "helo") == 0 && s != NULL)
@@ -275,6 +280,8 @@ tally_line(struct tally *t, const struct logline *l)
 	if ((h = hour(t, l->when)) == NULL)
 		return -1;
 	t->used++;
+	if (strcmp(ev, "dnsbl-stats") == 0)
+		return tally_zone_stats(t, l);
 	/* the queue's events: delivery */
 	if (strcmp(ev, "deliver") == 0) {
 		h->delivered++;
@@ -307,5 +314,6 @@ tally_free(struct tally *t)
 	free(t->hours);
 	free(t->hosts);
 	free(t->hostidx);
+	tally_extra_free(t);
 	memset(t, 0, sizeof(*t));
 }

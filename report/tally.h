@@ -15,6 +15,7 @@
 #define MOAT_TALLY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "logline.h"
 
@@ -50,6 +51,27 @@ struct class_stat {
 	struct idset	 ips;
 };
 
+/* One DNS list: what refusals named it (hits=), and its own figures
+ * (the periodic dnsbl-stats lines). */
+struct zone_stat {
+	char		 name[256];
+	unsigned long	 refusals;	/* refusals whose hits name it */
+	unsigned long	 overlap;	/* ... that name another zone too */
+	unsigned long	 queries, listed, errors;
+};
+
+#define GREY_DELAY_MAX	(3 * 86400)	/* seconds counted one by one */
+
+/* Greylisting: results, the delays of passes, and the triplets first
+ * seen in range (a 64-bit hash each) and whether they came back. */
+struct grey_stat {
+	unsigned long	 new, early, passed, awl, skip;
+	uint32_t	*delays;	/* [GREY_DELAY_MAX + 1], lazily */
+	uint64_t	*trip;		/* open addressing; 0 empty */
+	unsigned char	*back;		/* came back: early or passed */
+	size_t		 ntrip, captrip;
+};
+
 struct tally {
 	const char	*since, *until;	/* "YYYY-MM-DDTHH:MM:SS" prefixes */
 	struct hour_stat *hours;
@@ -60,6 +82,9 @@ struct tally {
 	size_t		 hostidxcap;
 	struct class_stat *classes;
 	size_t		 nclasses, capclasses;
+	struct zone_stat *zones;
+	size_t		 nzones, capzones;
+	struct grey_stat grey;
 	unsigned long	 lines, used;
 };
 
@@ -69,5 +94,13 @@ int	tally_line(struct tally *, const struct logline *);
 /* The hours in order (sorts them). */
 void	tally_sort(struct tally *);
 void	tally_free(struct tally *);
+
+/* tally_extra.c: the DNS lists and greylisting */
+int	tally_hits(struct tally *, const char *hits);
+int	tally_zone_stats(struct tally *, const struct logline *);
+int	tally_greylist(struct tally *, const struct logline *);
+unsigned long tally_grey_never_back(const struct tally *);
+long	tally_grey_median(const struct tally *);	/* -1: no pass */
+void	tally_extra_free(struct tally *);
 
 #endif

@@ -156,6 +156,67 @@ hosts(FILE *fp, struct tally *t, unsigned top)
 	free(g);
 }
 
+static unsigned long
+all_refusals(const struct tally *t)
+{
+	unsigned long n = 0;
+	size_t i;
+
+	for (i = 0; i < t->nclasses; i++)
+		n += t->classes[i].count;
+	return n;
+}
+
+static int
+zone_cmp(const void *a, const void *b)
+{
+	const struct zone_stat *x = a, *y = b;
+
+	if (x->refusals != y->refusals)
+		return x->refusals < y->refusals ? 1 : -1;
+	return strcmp(x->name, y->name);
+}
+
+static void
+dns_lists(FILE *fp, struct tally *t)
+{
+	unsigned long all = all_refusals(t);
+	const struct zone_stat *z;
+	size_t i;
+
+	if (t->nzones == 0)
+		return;
+	qsort(t->zones, t->nzones, sizeof(*t->zones), zone_cmp);
+	fprintf(fp, "\nDNS lists\n%9s %6s %8s %9s %9s %7s  %s\n",
+	    "refusals", "share", "overlap", "queries", "listed", "errors",
+	    "zone");
+	for (i = 0; i < t->nzones; i++) {
+		z = &t->zones[i];
+		fprintf(fp, "%9lu %5.1f%% %8lu %9lu %9lu %7lu  %s%s\n",
+		    z->refusals, all ? 100.0 * (double)z->refusals /
+		    (double)all : 0.0, z->overlap, z->queries, z->listed,
+		    z->errors, z->name, z->refusals == 0 && z->listed == 0 ?
+		    " (never hit)" : "");
+	}
+}
+
+static void
+greylisting(FILE *fp, const struct tally *t)
+{
+	const struct grey_stat *g = &t->grey;
+	long median = tally_grey_median(t);
+
+	if (g->new + g->early + g->passed + g->awl + g->skip == 0)
+		return;
+	fprintf(fp, "\nGreylisting\n%9lu new triplets\n%9lu retries too "
+	    "early\n%9lu passed", g->new, g->early, g->passed);
+	if (median >= 0)
+		fprintf(fp, " (median delay %ld s)", median);
+	fprintf(fp, "\n%9lu new triplets never seen again\n%9lu "
+	    "auto-allowlisted\n%9lu not greylisted\n",
+	    tally_grey_never_back(t), g->awl, g->skip);
+}
+
 static void
 funnel(FILE *fp, const struct tally *t)
 {
@@ -189,6 +250,8 @@ report_text(FILE *fp, struct tally *t, unsigned top)
 	connections(fp, t);
 	days(fp, t);
 	rejections(fp, t);
+	dns_lists(fp, t);
+	greylisting(fp, t);
 	hosts(fp, t, top);
 	funnel(fp, t);
 }

@@ -146,3 +146,42 @@ def test_bad_arguments():
     p = subprocess.run([MOATCTL, "report", "/nonexistent/log"],
                        capture_output=True, text=True, timeout=10)
     assert p.returncode == 1 and "nonexistent" in p.stderr
+
+
+def test_dns_lists_and_greylisting_sections():
+    t = "2026-11-23T10:00:00.000 moatd[1]: "
+    lines = [
+        t + 'reject session=1 stage=rcpt class=dnsbl:zen.example ip=192.0.2.1 hits=zen.example=127.0.0.2 reply=x',
+        t + 'reject session=2 stage=rcpt class=dnsbl:zen.example ip=192.0.2.2 hits=zen.example=127.0.0.2 reply=x',
+        t + 'reject session=3 stage=connect class=dnsbl:zen.example ip=192.0.2.3 hits="zen.example=127.0.0.2,bl.example=127.0.0.4" reply=x',
+        t + 'reject session=4 stage=rcpt class=unknown-recipient ip=192.0.2.4 reply=x',
+        t + 'dnsbl-stats zone=zen.example period=300 queries=100 listed=3 not_listed=96 errors=1 latency_ms=4',
+        t + 'dnsbl-stats zone=zen.example period=300 queries=50 listed=0 not_listed=50 errors=0 latency_ms=4',
+        t + 'dnsbl-stats zone=dead.example period=300 queries=150 listed=0 not_listed=150 errors=0 latency_ms=4',
+        t + 'greylist session=5 ip=198.51.100.7 from=a@x.example to=u@example.test result=new net=198.51.100.0/24 retry_in=300',
+        t + 'greylist session=6 ip=198.51.100.8 from=b@x.example to=u@example.test result=new net=198.51.100.0/24 retry_in=300',
+        t + 'greylist session=7 ip=203.0.113.9 from=c@y.example to=u@example.test result=new net=203.0.113.0/24 retry_in=300',
+        t + 'greylist session=8 ip=198.51.100.7 from=a@x.example to=u@example.test result=early net=198.51.100.0/24 retry_in=200 early=1',
+        t + 'greylist session=9 ip=198.51.100.9 from=a@x.example to=u@example.test result=passed net=198.51.100.0/24 delay=300',
+        t + 'greylist session=10 ip=198.51.100.8 from=b@x.example to=u@example.test result=passed net=198.51.100.0/24 delay=900',
+        t + 'greylist session=11 ip=198.51.100.8 from=d@x.example to=u@example.test result=awl net=198.51.100.0/24',
+        t + 'greylist session=12 ip=127.0.0.1 from=e@x.example to=postmaster@example.test result=skip',
+    ]
+    fd, path = tempfile.mkstemp(prefix="moat-report-")
+    with os.fdopen(fd, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    try:
+        out = report(path)
+        zones = {r[6]: r[:6] for r in section(out, "DNS lists")}
+        # 8 refusals in all: 4 lines above and the 4 greylisting 451s
+        assert zones["zen.example"] == ["3", "37.5%", "1", "150", "3", "1"], zones
+        assert zones["bl.example"] == ["1", "12.5%", "1", "0", "0", "0"], zones
+        assert "dead.example (never hit)" in out, out
+        grey = dict((" ".join(r[1:]), r[0]) for r in section(out, "Greylisting", False))
+        assert grey["new triplets"] == "3", grey
+        assert grey["retries too early"] == "1"
+        assert grey["passed (median delay 300 s)"] == "2", grey
+        assert grey["new triplets never seen again"] == "1"
+        assert grey["auto-allowlisted"] == "1" and grey["not greylisted"] == "1"
+    finally:
+        os.unlink(path)
