@@ -103,7 +103,7 @@ report_main(int argc, char **argv)
 	for (; i < argc && r == 0; i++)
 		r = read_file(&t, argv[i], tm.tm_year + 1900);
 	if (r == 0) {
-		tally_sort(&t);
+		report_prepare(&t);
 		report_text(stdout, &t, top);
 	}
 	tally_free(&t);

@@ -35,10 +35,36 @@ host_cmp(const void *a, const void *b)
 	return strcmp(x->ip, y->ip);
 }
 
-void
-report_top_hosts(struct tally *t)
+static int
+class_cmp(const void *a, const void *b)
 {
-	qsort(t->hosts, t->nhosts, sizeof(*t->hosts), host_cmp);
+	const struct class_stat *x = a, *y = b;
+
+	if (x->count != y->count)
+		return x->count < y->count ? 1 : -1;
+	return strcmp(x->name, y->name);
+}
+
+static int
+zone_cmp(const void *a, const void *b)
+{
+	const struct zone_stat *x = a, *y = b;
+
+	if (x->refusals != y->refusals)
+		return x->refusals < y->refusals ? 1 : -1;
+	return strcmp(x->name, y->name);
+}
+
+void
+report_prepare(struct tally *t)
+{
+	tally_sort(t);
+	if (t->nclasses > 0)
+		qsort(t->classes, t->nclasses, sizeof(*t->classes), class_cmp);
+	if (t->nzones > 0)
+		qsort(t->zones, t->nzones, sizeof(*t->zones), zone_cmp);
+	if (t->nhosts > 0)
+		qsort(t->hosts, t->nhosts, sizeof(*t->hosts), host_cmp);
 }
 
 /* "192.0.2.0/24" or "2001:db8:1::/48"; "" for what is neither. */
@@ -104,4 +130,49 @@ report_networks(const struct tally *t, size_t *n)
 	qsort(g, k, sizeof(*g), group_cmp);
 	*n = k;
 	return g;
+}
+
+void
+report_add(struct hour_stat *sum, const struct hour_stat *h)
+{
+	sum->received += h->received;
+	sum->delivered += h->delivered;
+	sum->deferred += h->deferred;
+	sum->held += h->held;
+	sum->rejected += h->rejected;
+	sum->conns += h->conns;
+	sum->conn_time += h->conn_time;
+	if (h->conn_max > sum->conn_max)
+		sum->conn_max = h->conn_max;
+}
+
+struct hour_stat *
+report_days(const struct tally *t, size_t *n)
+{
+	struct hour_stat *d;
+	size_t i;
+
+	*n = 0;
+	if (t->nhours == 0 || (d = calloc(t->nhours, sizeof(*d))) == NULL)
+		return NULL;
+	for (i = 0; i < t->nhours; i++) {
+		if (*n == 0 || memcmp(d[*n - 1].key, t->hours[i].key, 10) != 0)
+			memcpy(d[(*n)++].key, t->hours[i].key, 10);
+		report_add(&d[*n - 1], &t->hours[i]);
+	}
+	return d;
+}
+
+void
+report_funnel(const struct tally *t, unsigned long n[4])
+{
+	static const unsigned bits[4] = { HOST_CONNECTED, HOST_TALKED,
+	    HOST_MAIL, HOST_ACCEPTED };
+	size_t i, k;
+
+	for (k = 0; k < 4; k++)
+		n[k] = 0;
+	for (i = 0; i < t->nhosts; i++)
+		for (k = 0; k < 4; k++)
+			n[k] += (t->hosts[i].flags & bits[k]) != 0;
 }

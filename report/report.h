@@ -20,12 +20,20 @@ struct report_group {
 /* Count every moatd line of fp; year for syslog lines without one.
  * 0, or -1 (memory). */
 int	report_read(struct tally *, FILE *, int year);
-/* The hosts sorted by sessions, most first (the table is then spent:
- * no more lines may be counted). */
-void	report_top_hosts(struct tally *);
+/* Sort for printing: hours in order, classes, zones and clients most
+ * first (the tally is then spent: no more lines may be counted). */
+void	report_prepare(struct tally *);
 /* The networks, sorted by sessions; *n of them; NULL when none or out
  * of memory.  Free it. */
 struct report_group *report_networks(const struct tally *, size_t *n);
+/* sum += h: traffic and connections (the longest kept). */
+void	report_add(struct hour_stat *sum, const struct hour_stat *h);
+/* The hours summed by day (key "YYYY-MM-DD"), in order; *n of them;
+ * NULL when none or out of memory.  Free it. */
+struct hour_stat *report_days(const struct tally *, size_t *n);
+/* How far clients got: connected, spoke, began a transaction, had a
+ * message accepted. */
+void	report_funnel(const struct tally *, unsigned long n[4]);
 void	report_text(FILE *, struct tally *, unsigned top);
 /* moatctl report ARGS...: the exit status. */
 int	report_main(int argc, char **argv);

@@ -77,7 +77,8 @@ hour_cmp(const void *a, const void *b)
 void
 tally_sort(struct tally *t)
 {
-	qsort(t->hours, t->nhours, sizeof(*t->hours), hour_cmp);
+	if (t->nhours > 0)
+		qsort(t->hours, t->nhours, sizeof(*t->hours), hour_cmp);
 }
 
 /* ---- hosts: an open-addressing table of indices into an array ---- */

@@ -15,19 +15,6 @@ traffic_row(FILE *fp, const char *label, const struct hour_stat *h)
 	    h->delivered, h->deferred, h->held, h->rejected);
 }
 
-static void
-add(struct hour_stat *sum, const struct hour_stat *h)
-{
-	sum->received += h->received;
-	sum->delivered += h->delivered;
-	sum->deferred += h->deferred;
-	sum->held += h->held;
-	sum->rejected += h->rejected;
-	sum->conns += h->conns;
-	sum->conn_time += h->conn_time;
-	if (h->conn_max > sum->conn_max)
-		sum->conn_max = h->conn_max;
-}
 
 /* "2026-11-23T18" -> "2026-11-23 18:00" */
 static const char *
@@ -50,7 +37,7 @@ traffic(FILE *fp, const struct tally *t)
 	for (i = 0; i < t->nhours; i++) {
 		traffic_row(fp, hour_label(t->hours[i].key, label,
 		    sizeof(label)), &t->hours[i]);
-		add(&sum, &t->hours[i]);
+		report_add(&sum, &t->hours[i]);
 	}
 	traffic_row(fp, "total", &sum);
 }
@@ -76,7 +63,7 @@ connections(FILE *fp, const struct tally *t)
 	for (i = 0; i < t->nhours; i++) {
 		conn_row(fp, hour_label(t->hours[i].key, label,
 		    sizeof(label)), &t->hours[i]);
-		add(&sum, &t->hours[i]);
+		report_add(&sum, &t->hours[i]);
 	}
 	conn_row(fp, "total", &sum);
 }
@@ -84,32 +71,19 @@ connections(FILE *fp, const struct tally *t)
 static void
 days(FILE *fp, const struct tally *t)
 {
-	struct hour_stat day;
-	size_t i = 0, j;
+	struct hour_stat *d;
+	size_t i, n;
 
 	fprintf(fp, "\nPer day\n%-10s %9s %9s %9s %7s %9s %9s\n", "day",
 	    "received", "delivered", "deferred", "held", "rejected",
 	    "conns");
-	while (i < t->nhours) {
-		memset(&day, 0, sizeof(day));
-		for (j = i; j < t->nhours && memcmp(t->hours[j].key,
-		    t->hours[i].key, 10) == 0; j++)
-			add(&day, &t->hours[j]);
-		fprintf(fp, "%.10s %9lu %9lu %9lu %7lu %9lu %9lu\n",
-		    t->hours[i].key, day.received, day.delivered,
-		    day.deferred, day.held, day.rejected, day.conns);
-		i = j;
-	}
-}
-
-static int
-class_cmp(const void *a, const void *b)
-{
-	const struct class_stat *x = a, *y = b;
-
-	if (x->count != y->count)
-		return x->count < y->count ? 1 : -1;
-	return strcmp(x->name, y->name);
+	if ((d = report_days(t, &n)) == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		fprintf(fp, "%s %9lu %9lu %9lu %7lu %9lu %9lu\n", d[i].key,
+		    d[i].received, d[i].delivered, d[i].deferred, d[i].held,
+		    d[i].rejected, d[i].conns);
+	free(d);
 }
 
 static void
@@ -118,7 +92,6 @@ rejections(FILE *fp, struct tally *t)
 	unsigned long total = 0;
 	size_t i;
 
-	qsort(t->classes, t->nclasses, sizeof(*t->classes), class_cmp);
 	for (i = 0; i < t->nclasses; i++)
 		total += t->classes[i].count;
 	fprintf(fp, "\nRejections by class\n%9s %6s %9s  %-8s %s\n", "count",
@@ -140,7 +113,6 @@ hosts(FILE *fp, struct tally *t, unsigned top)
 
 	fprintf(fp, "\nTop %u clients by connections\n%9s %12s %9s  %s\n", top,
 	    "conns", "time (s)", "avg (s)", "address");
-	report_top_hosts(t);
 	for (i = 0; i < t->nhosts && i < top; i++)
 		fprintf(fp, "%9lu %12.1f %9.2f  %s\n", t->hosts[i].conns,
 		    t->hosts[i].time, t->hosts[i].conns ? t->hosts[i].time /
@@ -167,16 +139,6 @@ all_refusals(const struct tally *t)
 	return n;
 }
 
-static int
-zone_cmp(const void *a, const void *b)
-{
-	const struct zone_stat *x = a, *y = b;
-
-	if (x->refusals != y->refusals)
-		return x->refusals < y->refusals ? 1 : -1;
-	return strcmp(x->name, y->name);
-}
-
 static void
 dns_lists(FILE *fp, struct tally *t)
 {
@@ -186,7 +148,6 @@ dns_lists(FILE *fp, struct tally *t)
 
 	if (t->nzones == 0)
 		return;
-	qsort(t->zones, t->nzones, sizeof(*t->zones), zone_cmp);
 	fprintf(fp, "\nDNS lists\n%9s %6s %8s %9s %9s %7s  %s\n",
 	    "refusals", "share", "overlap", "queries", "listed", "errors",
 	    "zone");
@@ -220,15 +181,9 @@ greylisting(FILE *fp, const struct tally *t)
 static void
 funnel(FILE *fp, const struct tally *t)
 {
-	unsigned long n[4] = { 0, 0, 0, 0 };
-	size_t i;
+	unsigned long n[4];
 
-	for (i = 0; i < t->nhosts; i++) {
-		n[0] += (t->hosts[i].flags & HOST_CONNECTED) != 0;
-		n[1] += (t->hosts[i].flags & HOST_TALKED) != 0;
-		n[2] += (t->hosts[i].flags & HOST_MAIL) != 0;
-		n[3] += (t->hosts[i].flags & HOST_ACCEPTED) != 0;
-	}
+	report_funnel(t, n);
 	fprintf(fp, "\nClient addresses\n%9lu connected\n%9lu had the banner "
 	    "and spoke\n%9lu began a transaction\n%9lu had a message "
 	    "accepted\n", n[0], n[1], n[2], n[3]);
