@@ -1,5 +1,5 @@
 /*
- * cmd: `moatctl report [--since T] [--until T] [--top N] [--format text]
+ * cmd: `moatctl report [--since T] [--until T] [--top N] [--format text|json]
  * [LOGFILE...]`; it needs no configuration, so it runs on any machine
  * that has the logs.
  */
@@ -18,7 +18,7 @@ static int
 usage(void)
 {
 	fprintf(stderr, "usage: moatctl report [--since TIME] [--until TIME] "
-	    "[--top N] [--format text] [LOGFILE...]\n"
+	    "[--top N] [--format text|json] [LOGFILE...]\n"
 	    "  TIME: YYYY-MM-DD[THH[:MM[:SS]]], local time as in the log\n");
 	return 2;
 }
@@ -92,7 +92,8 @@ report_main(int argc, char **argv)
 			return usage();
 		if ((strcmp(argv[i], "--since") == 0 && since == NULL) ||
 		    (strcmp(argv[i], "--until") == 0 && until == NULL) ||
-		    top == 0 || strcmp(format, "text") != 0)
+		    top == 0 || (strcmp(format, "text") != 0 &&
+		    strcmp(format, "json") != 0))
 			return usage();
 	}
 	localtime_r(&now, &tm);
@@ -104,7 +105,10 @@ report_main(int argc, char **argv)
 		r = read_file(&t, argv[i], tm.tm_year + 1900);
 	if (r == 0) {
 		report_prepare(&t);
-		report_text(stdout, &t, top);
+		if (strcmp(format, "json") == 0)
+			report_json(stdout, &t, top);
+		else
+			report_text(stdout, &t, top);
 	}
 	tally_free(&t);
 	return r == 0 ? 0 : 1;

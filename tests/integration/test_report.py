@@ -185,3 +185,30 @@ def test_dns_lists_and_greylisting_sections():
         assert grey["auto-allowlisted"] == "1" and grey["not greylisted"] == "1"
     finally:
         os.unlink(path)
+
+
+def test_json_says_what_text_says_and_is_valid_json():
+    import json
+    fd, path = tempfile.mkstemp(prefix="moat-report-")
+    os.close(fd)
+    try:
+        synthetic(path)
+        with open(path, "a") as f:     # a class full of what JSON must escape
+            f.write('2026-11-23T01:59:00.000 moatd[10]: reject stage=rcpt '
+                    'class="we\\"ird\\\\\\x01\\n" ip=192.0.2.200 reply=x\n')
+        d = json.loads(report("--format", "json", path))
+        assert d["version"] == 1
+        assert [h["hour"] for h in d["hours"]] == ["2026-11-22T23", "2026-11-23T00",
+                                                   "2026-11-23T01"]
+        assert d["total"]["received"] == 12 and d["total"]["rejected"] == 4, d["total"]
+        assert d["hours"][1]["connections"] == 7
+        assert d["days"][1] == dict(d["days"][1], day="2026-11-23", received=8)
+        assert {"stage": "rcpt", "class": 'we"ird\\\x01\n', "count": 1,
+                "addresses": 1} in d["rejections"], d["rejections"]
+        assert d["top_clients"][0] == {"address": "198.51.100.1", "connections": 3,
+                                       "seconds": 4.5}
+        assert d["top_networks"][0]["network"] == "198.51.100.0/24"
+        assert d["clients"] == {"connected": 10, "spoke": 7, "transaction": 7,
+                                "accepted": 6}, d["clients"]
+    finally:
+        os.unlink(path)
