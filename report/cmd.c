@@ -1,5 +1,5 @@
 /*
- * cmd: `moatctl report [--since T] [--until T] [--top N] [--format text|json]
+ * cmd: `moatctl report [--since T] [--until T] [--top N] [--format F]
  * [LOGFILE...]`; it needs no configuration, so it runs on any machine
  * that has the logs.
  */
@@ -18,7 +18,7 @@ static int
 usage(void)
 {
 	fprintf(stderr, "usage: moatctl report [--since TIME] [--until TIME] "
-	    "[--top N] [--format text|json] [LOGFILE...]\n"
+	    "[--top N] [--format text|json|html] [LOGFILE...]\n"
 	    "  TIME: YYYY-MM-DD[THH[:MM[:SS]]], local time as in the log\n");
 	return 2;
 }
@@ -93,7 +93,7 @@ report_main(int argc, char **argv)
 		if ((strcmp(argv[i], "--since") == 0 && since == NULL) ||
 		    (strcmp(argv[i], "--until") == 0 && until == NULL) ||
 		    top == 0 || (strcmp(format, "text") != 0 &&
-		    strcmp(format, "json") != 0))
+		    strcmp(format, "json") != 0 && strcmp(format, "html") != 0))
 			return usage();
 	}
 	localtime_r(&now, &tm);
@@ -107,6 +107,8 @@ report_main(int argc, char **argv)
 		report_prepare(&t);
 		if (strcmp(format, "json") == 0)
 			report_json(stdout, &t, top);
+		else if (strcmp(format, "html") == 0)
+			report_html(stdout, &t, top);
 		else
 			report_text(stdout, &t, top);
 	}

@@ -158,7 +158,7 @@ report_days(const struct tally *t, size_t *n)
 	for (i = 0; i < t->nhours; i++) {
 		if (*n == 0 || memcmp(d[*n - 1].key, t->hours[i].key, 10) != 0)
 			memcpy(d[(*n)++].key, t->hours[i].key, 10);
-		report_add(&d[*n - 1], &t->hours[i]);
+		report_add(&d[*n - 1], &t->hours[i]);	/* by class: not kept */
 	}
 	return d;
 }

@@ -36,6 +36,7 @@ struct hour_stat *report_days(const struct tally *, size_t *n);
 void	report_funnel(const struct tally *, unsigned long n[4]);
 void	report_text(FILE *, struct tally *, unsigned top);
 void	report_json(FILE *, struct tally *, unsigned top);
+void	report_html(FILE *, struct tally *, unsigned top);
 /* moatctl report ARGS...: the exit status. */
 int	report_main(int argc, char **argv);
 

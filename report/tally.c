@@ -157,8 +157,28 @@ idset_add(struct idset *s, unsigned id)
 	return 0;
 }
 
+/* The hour's count of a class, for the charts. */
 static int
-refusal(struct tally *t, const char *stage, const char *name, long h)
+hour_refusal(struct hour_stat *h, unsigned id)
+{
+	size_t i;
+
+	for (i = 0; i < h->nbycls; i++)
+		if (h->bycls[i].id == id) {
+			h->bycls[i].n++;
+			return 0;
+		}
+	if (h->nbycls == h->capbycls && grow((void **)&h->bycls,
+	    &h->capbycls, sizeof(*h->bycls)) == -1)
+		return -1;
+	h->bycls[h->nbycls].id = id;
+	h->bycls[h->nbycls++].n = 1;
+	return 0;
+}
+
+static int
+refusal(struct tally *t, struct hour_stat *hs, const char *stage,
+    const char *name, long h)
 {
 	struct class_stat *c;
 	size_t i;
@@ -172,12 +192,15 @@ refusal(struct tally *t, const char *stage, const char *name, long h)
 		if (t->nclasses == t->capclasses && grow((void **)&t->classes,
 		    &t->capclasses, sizeof(*t->classes)) == -1)
 			return -1;
-		c = &t->classes[t->nclasses++];
+		c = &t->classes[t->nclasses];
+		c->id = (unsigned)t->nclasses++;
 		(void)snprintf(c->stage, sizeof(c->stage), "%s", stage);
 		(void)snprintf(c->name, sizeof(c->name), "%s", name);
 	}
 	c = &t->classes[i];
 	c->count++;
+	if (hour_refusal(hs, c->id) == -1)
+		return -1;
 	return h >= 0 ? idset_add(&c->ips, (unsigned)h) : 0;
 }
 
@@ -236,7 +259,7 @@ session_event(struct tally *t, const struct logline *l, struct hour_stat *h,
 		if (v != NULL && (strcmp(v, "new") == 0 ||
 		    strcmp(v, "early") == 0)) {
 			h->rejected++;
-			return refusal(t, "rcpt", "greylist", hi);
+			return refusal(t, h, "rcpt", "greylist", hi);
 		}
 	} else if (strcmp(ev, "reject") == 0 || strcmp(ev, "defer") == 0) {
 		if ((stage = logline_get(l, "stage")) == NULL)
@@ -262,7 +285,7 @@ session_event(struct tally *t, const struct logline *l, struct hour_stat *h,
 		    tally_hits(t, v) == -1)
 			return -1;
 		v = logline_get(l, "class");
-		return refusal(t, stage, v != NULL ? v : "?", hi);
+		return refusal(t, h, stage, v != NULL ? v : "?", hi);
 	} else if (strcmp(ev, "helo") == 0 && s != NULL)
 		s->flags |= HOST_TALKED;
 	return 0;
@@ -312,6 +335,8 @@ tally_free(struct tally *t)
 	for (i = 0; i < t->nclasses; i++)
 		free(t->classes[i].ips.v);
 	free(t->classes);
+	for (i = 0; i < t->nhours; i++)
+		free(t->hours[i].bycls);
 	free(t->hours);
 	free(t->hosts);
 	free(t->hostidx);

@@ -19,11 +19,19 @@
 
 #include "logline.h"
 
+/* An hour's refusals of one class (the class's id). */
+struct hour_class {
+	unsigned	 id;
+	unsigned long	 n;
+};
+
 struct hour_stat {
 	char		 key[14];	/* "YYYY-MM-DDTHH" */
 	unsigned long	 received, delivered, deferred, held, rejected;
 	unsigned long	 conns;
 	double		 conn_time, conn_max;	/* seconds */
+	struct hour_class *bycls;	/* the hour's refusals by class */
+	size_t		 nbycls, capbycls;
 };
 
 /* How far a client got. */
@@ -45,6 +53,7 @@ struct idset {
 };
 
 struct class_stat {
+	unsigned	 id;		/* stays when the classes are sorted */
 	char		 stage[16];
 	char		 name[96];
 	unsigned long	 count;

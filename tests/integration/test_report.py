@@ -212,3 +212,82 @@ def test_json_says_what_text_says_and_is_valid_json():
                                 "accepted": 6}, d["clients"]
     finally:
         os.unlink(path)
+
+
+def png_pixels(path):
+    """(width, height, set of (r, g, b)) of an 8-bit RGB or RGBA PNG, no
+    interlacing: what Chromium writes."""
+    import struct
+    import zlib
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat = 8, b""
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        if kind == b"IHDR":
+            w, h, depth, ctype = struct.unpack(">IIBB", body[:10])
+            assert depth == 8 and ctype in (2, 6) and body[12] == 0, body
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + n
+    bpp = 3 if ctype == 2 else 4
+    raw, stride = zlib.decompress(idat), w * bpp
+    prev, colours, i = bytearray(stride), set(), 0
+    for _ in range(h):
+        ftype, line = raw[i], bytearray(raw[i + 1:i + 1 + stride])
+        i += 1 + stride
+        for x in range(stride):
+            a = line[x - bpp] if x >= bpp else 0
+            b = prev[x]
+            c = prev[x - bpp] if x >= bpp else 0
+            if ftype == 1:
+                line[x] = (line[x] + a) & 255
+            elif ftype == 2:
+                line[x] = (line[x] + b) & 255
+            elif ftype == 3:
+                line[x] = (line[x] + (a + b) // 2) & 255
+            elif ftype == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[x] = (line[x] + (a if pa <= pb and pa <= pc else
+                                      b if pb <= pc else c)) & 255
+        for x in range(0, stride, bpp * 4):       # a sample is enough
+            colours.add(tuple(line[x:x + 3]))
+        prev = line
+    return w, h, colours
+
+
+def test_html_renders_its_charts_in_chromium():
+    import shutil
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is installed by make deps"
+    d = tempfile.mkdtemp(prefix="moat-report-")
+    try:
+        log = os.path.join(d, "mail.log")
+        synthetic(log)
+        page = os.path.join(d, "report.html")
+        with open(page, "w") as f:
+            f.write(report("--format", "html", log))
+        with open(page) as f:
+            html = f.read()
+        assert "http" not in html.replace("http://www.w3.org/2000/svg", ""), \
+            "no external asset"
+        assert html.count("<rect ") >= 6 and '<svg id="traffic"' in html
+        shot = os.path.join(d, "shot.png")
+        p = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                            f"--user-data-dir={d}/profile", "--enable-logging=stderr",
+                            "--v=0", f"--screenshot={shot}", "--window-size=1000,900",
+                            "file://" + page],
+                           capture_output=True, text=True, timeout=120, cwd=d)
+        assert os.path.exists(shot), p.stderr[-2000:]
+        console = [l for l in p.stderr.splitlines() if "CONSOLE" in l]
+        assert console == [], console
+        w, h, colours = png_pixels(shot)
+        assert (w, h) == (1000, 900)
+        for hexc in ("2ca02c", "d62728", "1f77b4"):     # accepted, a class, conns
+            rgb = tuple(int(hexc[i:i + 2], 16) for i in (0, 2, 4))
+            assert rgb in colours, f"#{hexc} not on the screenshot"
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
