@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "asn.h"
 #include "report.h"
 
 #define DEFAULT_LOG	"/var/log/mail.log"
@@ -18,7 +19,7 @@ static int
 usage(void)
 {
 	fprintf(stderr, "usage: moatctl report [--since TIME] [--until TIME] "
-	    "[--top N] [--format text|json|html] [LOGFILE...]\n"
+	    "[--top N] [--format text|json|html] [--asn FILE] [LOGFILE...]\n"
 	    "  TIME: YYYY-MM-DD[THH[:MM[:SS]]], local time as in the log\n");
 	return 2;
 }
@@ -68,6 +69,9 @@ report_main(int argc, char **argv)
 {
 	static struct tally t;
 	const char *since = NULL, *until = NULL, *format = "text";
+	const char *asnfile = NULL;
+	struct asn_table *asn = NULL;
+	char err[512];
 	unsigned top = 10;
 	time_t now = time(NULL);
 	struct tm tm;
@@ -88,6 +92,8 @@ report_main(int argc, char **argv)
 			top = (unsigned)strtoul(argv[i + 1], NULL, 10);
 		else if (strcmp(argv[i], "--format") == 0)
 			format = argv[i + 1];
+		else if (strcmp(argv[i], "--asn") == 0)
+			asnfile = argv[i + 1];
 		else
 			return usage();
 		if ((strcmp(argv[i], "--since") == 0 && since == NULL) ||
@@ -95,6 +101,11 @@ report_main(int argc, char **argv)
 		    top == 0 || (strcmp(format, "text") != 0 &&
 		    strcmp(format, "json") != 0 && strcmp(format, "html") != 0))
 			return usage();
+	}
+	if (asnfile != NULL && (asn = asn_load(asnfile, err,
+	    sizeof(err))) == NULL) {
+		fprintf(stderr, "moatctl: %s\n", err);
+		return 1;
 	}
 	localtime_r(&now, &tm);
 	tally_init(&t, since, until);
@@ -105,6 +116,8 @@ report_main(int argc, char **argv)
 		r = read_file(&t, argv[i], tm.tm_year + 1900);
 	if (r == 0) {
 		report_prepare(&t);
+		if (asn != NULL)
+			t.asn = asn_count(asn, &t, &t.nasn);
 		if (strcmp(format, "json") == 0)
 			report_json(stdout, &t, top);
 		else if (strcmp(format, "html") == 0)
@@ -113,5 +126,6 @@ report_main(int argc, char **argv)
 			report_text(stdout, &t, top);
 	}
 	tally_free(&t);
+	asn_free(asn);
 	return r == 0 ? 0 : 1;
 }

@@ -229,6 +229,24 @@ clients(FILE *fp, const struct tally *t, unsigned top)
 	    "accepted</td></tr>\n</table>\n", f[0], f[1], f[2], f[3]);
 }
 
+static void
+asns(FILE *fp, const struct tally *t, unsigned top)
+{
+	size_t i;
+
+	if (t->asn == NULL)
+		return;
+	fputs("<h2>Network owners by refused clients</h2>\n<table><tr>"
+	    "<th>clients</th><th>ASN</th><th>owner</th></tr>\n", fp);
+	for (i = 0; i < t->nasn && i < top; i++) {
+		fprintf(fp, "<tr><td>%lu</td><td>%lu</td><td>",
+		    t->asn[i].clients, t->asn[i].asn);
+		esc(fp, t->asn[i].owner);
+		fputs("</td></tr>\n", fp);
+	}
+	fputs("</table>\n", fp);
+}
+
 void
 report_html(FILE *fp, struct tally *t, unsigned top)
 {
@@ -257,5 +275,6 @@ report_html(FILE *fp, struct tally *t, unsigned top)
 	}
 	classes(fp, t);
 	clients(fp, t, top);
+	asns(fp, t, top);
 	fputs("</body></html>\n", fp);
 }

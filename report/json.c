@@ -131,6 +131,23 @@ top(FILE *fp, const struct tally *t, unsigned n)
 	fputs("\n  ]", fp);
 }
 
+static void
+asns(FILE *fp, const struct tally *t, unsigned n)
+{
+	size_t i;
+
+	if (t->asn == NULL)
+		return;
+	fputs(",\n  \"asns\": [", fp);
+	for (i = 0; i < t->nasn && i < n; i++) {
+		fprintf(fp, "%s\n    {\"asn\": %lu, \"owner\": ", i ? "," : "",
+		    t->asn[i].asn);
+		str(fp, t->asn[i].owner);
+		fprintf(fp, ", \"refused_clients\": %lu}", t->asn[i].clients);
+	}
+	fputs("\n  ]", fp);
+}
+
 void
 report_json(FILE *fp, struct tally *t, unsigned ntop)
 {
@@ -148,6 +165,7 @@ report_json(FILE *fp, struct tally *t, unsigned ntop)
 	dns_lists(fp, t);
 	greylisting(fp, t);
 	top(fp, t, ntop);
+	asns(fp, t, ntop);
 	report_funnel(t, f);
 	fprintf(fp, ",\n  \"clients\": {\"connected\": %lu, \"spoke\": %lu, "
 	    "\"transaction\": %lu, \"accepted\": %lu}\n}\n", f[0], f[1],

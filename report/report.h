@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 
+#include "asn.h"
 #include "tally.h"
 
 /* One network's clients together (IPv4 /24, IPv6 /48). */

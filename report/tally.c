@@ -201,7 +201,10 @@ refusal(struct tally *t, struct hour_stat *hs, const char *stage,
 	c->count++;
 	if (hour_refusal(hs, c->id) == -1)
 		return -1;
-	return h >= 0 ? idset_add(&c->ips, (unsigned)h) : 0;
+	if (h < 0)
+		return 0;
+	t->hosts[h].flags |= HOST_REFUSED;
+	return idset_add(&c->ips, (unsigned)h);
 }
 
 /* ---- the events ---- */
@@ -340,6 +343,7 @@ tally_free(struct tally *t)
 	free(t->hours);
 	free(t->hosts);
 	free(t->hostidx);
+	free(t->asn);
 	tally_extra_free(t);
 	memset(t, 0, sizeof(*t));
 }

@@ -19,6 +19,8 @@
 
 #include "logline.h"
 
+struct asn_row;
+
 /* An hour's refusals of one class (the class's id). */
 struct hour_class {
 	unsigned	 id;
@@ -39,6 +41,7 @@ struct hour_stat {
 #define HOST_TALKED	0x2	/* had the banner and said something */
 #define HOST_MAIL	0x4	/* began a transaction */
 #define HOST_ACCEPTED	0x8	/* had a message accepted */
+#define HOST_REFUSED	0x10	/* was refused at least once */
 
 struct host_stat {
 	char		 ip[48];
@@ -94,6 +97,8 @@ struct tally {
 	struct zone_stat *zones;
 	size_t		 nzones, capzones;
 	struct grey_stat grey;
+	struct asn_row	*asn;		/* --asn: refused clients per ASN */
+	size_t		 nasn;
 	unsigned long	 lines, used;
 };
 

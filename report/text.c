@@ -179,6 +179,20 @@ greylisting(FILE *fp, const struct tally *t)
 }
 
 static void
+asns(FILE *fp, const struct tally *t, unsigned top)
+{
+	size_t i;
+
+	if (t->asn == NULL)
+		return;
+	fprintf(fp, "\nTop %u network owners by refused clients\n%9s %10s  "
+	    "%s\n", top, "clients", "ASN", "owner");
+	for (i = 0; i < t->nasn && i < top; i++)
+		fprintf(fp, "%9lu %10lu  %s\n", t->asn[i].clients,
+		    t->asn[i].asn, t->asn[i].owner);
+}
+
+static void
 funnel(FILE *fp, const struct tally *t)
 {
 	unsigned long n[4];
@@ -208,5 +222,6 @@ report_text(FILE *fp, struct tally *t, unsigned top)
 	dns_lists(fp, t);
 	greylisting(fp, t);
 	hosts(fp, t, top);
+	asns(fp, t, top);
 	funnel(fp, t);
 }

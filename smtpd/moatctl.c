@@ -128,7 +128,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "blocks", "[[--format] plain | nft | ipset]", "the blocked clients "
 	    "and networks, or commands loading them into firewall sets",
 	    cmd_blocks },
-	{ "report", "[--since T] [--until T] [--top N] [--format text|json] "
+	{ "report", "[--since T] [--until T] [--top N] [--format text|json|html] "
+	    "[--asn FILE] "
 	    "[LOGFILE...]",
 	    "traffic, connections, rejections and clients from moatd's log",
 	    NULL },

@@ -291,3 +291,41 @@ def test_html_renders_its_charts_in_chromium():
             assert rgb in colours, f"#{hexc} not on the screenshot"
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_asn_table_groups_refused_clients_by_longest_prefix():
+    import json
+    d = tempfile.mkdtemp(prefix="moat-report-")
+    try:
+        log, asn = os.path.join(d, "mail.log"), os.path.join(d, "asn.txt")
+        synthetic(log)
+        with open(log, "a") as f:
+            f.write("2026-11-23T01:59:00.000 moatd[10]: reject stage=rcpt "
+                    "class=unknown-recipient ip=192.0.2.200 reply=x\n"
+                    "2026-11-23T01:59:00.000 moatd[10]: reject stage=rcpt "
+                    "class=unknown-recipient ip=2001:db8::7 reply=x\n"
+                    "2026-11-23T01:59:00.000 moatd[10]: reject stage=rcpt "
+                    "class=unknown-recipient ip=10.9.9.9 reply=x\n")
+        with open(asn, "w") as f:
+            f.write("# prefix asn owner\n192.0.2.0/24 64501 Doc Net B\n"
+                    "192.0.2.0/25 AS64500 Doc Net A\n"
+                    "2001:db8::/32 64502 Six <Net>\n")
+        out = report("--asn", asn, log)
+        rows = section(out, "Top 10 network owners")
+        assert rows == [["3", "64500", "Doc", "Net", "A"],
+                        ["1", "0", "(in", "no", "prefix", "of", "the", "file)"],
+                        ["1", "64501", "Doc", "Net", "B"],
+                        ["1", "64502", "Six", "<Net>"]], rows
+        j = json.loads(report("--asn", asn, "--format", "json", log))
+        assert j["asns"][0] == {"asn": 64500, "owner": "Doc Net A",
+                                "refused_clients": 3}, j["asns"]
+        html = report("--asn", asn, "--format", "html", log)
+        assert "Six &lt;Net&gt;" in html
+        with open(asn, "a") as f:
+            f.write("not a prefix line\n")
+        p = subprocess.run([MOATCTL, "report", "--asn", asn, log],
+                           capture_output=True, text=True, timeout=10)
+        assert p.returncode == 1 and ":5: expected PREFIX ASN" in p.stderr, p
+    finally:
+        import shutil
+        shutil.rmtree(d, ignore_errors=True)
