@@ -11,7 +11,9 @@
 #include "report.h"
 
 #define CHART_W		900
-#define CHART_H		260
+#define CHART_H		260	/* the bars' room */
+#define AXIS_H		20	/* the hours below it */
+#define LABELS_MAX	12
 #define CHART_CLASSES	6	/* the biggest classes; the rest as one */
 
 static const char *const palette[CHART_CLASSES + 2] = {
@@ -88,6 +90,20 @@ legend(FILE *fp, const struct tally *t)
 	    "</p>\n", palette[CHART_CLASSES + 1]);
 }
 
+/* Hour labels under the bars (at most LABELS_MAX), and the top value. */
+static void
+axis(FILE *fp, const struct tally *t, double bw, unsigned long top)
+{
+	size_t i, every = (t->nhours + LABELS_MAX - 1) / LABELS_MAX;
+
+	for (i = 0; i < t->nhours; i += every)
+		fprintf(fp, "<text x=\"%.1f\" y=\"%d\" font-size=\"11\">"
+		    "%.5s %.2sh</text>\n", (double)i * bw, CHART_H + 14,
+		    t->hours[i].key + 5, t->hours[i].key + 11);
+	fprintf(fp, "<text x=\"%d\" y=\"12\" font-size=\"11\" "
+	    "text-anchor=\"end\">%lu</text>\n", CHART_W - 4, top);
+}
+
 static void
 traffic_chart(FILE *fp, const struct tally *t)
 {
@@ -104,8 +120,8 @@ traffic_chart(FILE *fp, const struct tally *t)
 	}
 	fprintf(fp, "<h2>Accepted and refused per hour</h2>\n<svg "
 	    "id=\"traffic\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
-	    "height=\"%d\" viewBox=\"0 0 %d %d\">\n", CHART_W, CHART_H,
-	    CHART_W, CHART_H);
+	    "height=\"%d\" viewBox=\"0 0 %d %d\">\n", CHART_W, CHART_H +
+	    AXIS_H, CHART_W, CHART_H + AXIS_H);
 	for (i = 0; i < t->nhours; i++) {
 		stack(t, &t->hours[i], v);
 		y = CHART_H;
@@ -120,6 +136,7 @@ traffic_chart(FILE *fp, const struct tally *t)
 			    palette[k], t->hours[i].key, v[k]);
 		}
 	}
+	axis(fp, t, bw, top);
 	fputs("</svg>\n", fp);
 	legend(fp, t);
 }
@@ -136,7 +153,8 @@ conn_chart(FILE *fp, const struct tally *t)
 			top = t->hours[i].conns;
 	fprintf(fp, "<h2>Connections per hour</h2>\n<svg id=\"connections\" "
 	    "xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-	    "viewBox=\"0 0 %d %d\">\n", CHART_W, CHART_H, CHART_W, CHART_H);
+	    "viewBox=\"0 0 %d %d\">\n", CHART_W, CHART_H + AXIS_H, CHART_W,
+	    CHART_H + AXIS_H);
 	for (i = 0; i < t->nhours; i++) {
 		hgt = (double)t->hours[i].conns * (CHART_H - 10) / (double)top;
 		fprintf(fp, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
@@ -144,6 +162,7 @@ conn_chart(FILE *fp, const struct tally *t)
 		    "</rect>\n", (double)i * bw, CHART_H - hgt, bw * 0.9, hgt,
 		    t->hours[i].key, t->hours[i].conns);
 	}
+	axis(fp, t, bw, top);
 	fputs("</svg>\n", fp);
 }
 
