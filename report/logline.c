@@ -21,6 +21,21 @@ digits(const char *s, size_t n)
 	return 1;
 }
 
+static int
+two(const char *s)
+{
+	return (s[0] - '0') * 10 + (s[1] - '0');
+}
+
+/* A month, day, hour, minute and second that can be. */
+static int
+plausible(const char *when)
+{
+	return two(when + 5) >= 1 && two(when + 5) <= 12 &&
+	    two(when + 8) >= 1 && two(when + 8) <= 31 && two(when + 11) <= 23 &&
+	    two(when + 14) <= 59 && two(when + 17) <= 60;
+}
+
 /* "2026-11-23T11:54:09..." */
 static int
 iso_time(const char *s, char *when)
@@ -28,7 +43,8 @@ iso_time(const char *s, char *when)
 	if (!digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) ||
 	    s[7] != '-' || !digits(s + 8, 2) || (s[10] != 'T' &&
 	    s[10] != ' ') || !digits(s + 11, 2) || s[13] != ':' ||
-	    !digits(s + 14, 2) || s[16] != ':' || !digits(s + 17, 2))
+	    !digits(s + 14, 2) || s[16] != ':' || !digits(s + 17, 2) ||
+	    !plausible(s))
 		return 0;
 	memcpy(when, s, 19);
 	when[10] = 'T';
@@ -46,7 +62,8 @@ syslog_time(const char *s, int year, char *when)
 	for (m = 0; m < 12; m++)
 		if (strncmp(s, months[m], 3) == 0)
 			break;
-	if (m == 12 || s[3] != ' ' || !isdigit((unsigned char)s[5]) ||
+	if (m == 12 || s[3] != ' ' || (s[4] != ' ' &&
+	    !isdigit((unsigned char)s[4])) || !isdigit((unsigned char)s[5]) ||
 	    s[6] != ' ' || !digits(s + 7, 2) || s[9] != ':' ||
 	    !digits(s + 10, 2) || s[12] != ':' || !digits(s + 13, 2))
 		return 0;
@@ -55,7 +72,7 @@ syslog_time(const char *s, int year, char *when)
 	    (unsigned)year % 10000, m + 1, day % 100, s + 7);
 	memcpy(when, tmp, 19);
 	when[19] = '\0';
-	return 1;
+	return plausible(when);
 }
 
 /* Undo moatd's quoting in place; the end of the value. */

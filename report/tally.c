@@ -209,10 +209,17 @@ refusal(struct tally *t, struct hour_stat *hs, const char *stage,
 
 /* ---- the events ---- */
 
+/* A duration as moatd writes it ("12.345"); anything else (a number
+ * that is not one, negative, past a year) counts nothing. */
 static double
 seconds(const char *s)
 {
-	return s != NULL ? strtod(s, NULL) : 0;
+	double d;
+
+	if (s == NULL || strspn(s, "0123456789.") != strlen(s))
+		return 0;
+	d = strtod(s, NULL);
+	return d >= 0 && d <= 366.0 * 86400 ? d : 0;
 }
 
 static int

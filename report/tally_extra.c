@@ -148,7 +148,10 @@ trip_slot(struct grey_stat *g, uint64_t h, int add)
 static int
 delay(struct grey_stat *g, const char *v)
 {
-	unsigned long d = v != NULL ? strtoul(v, NULL, 10) : 0;
+	unsigned long d = 0;
+
+	if (v != NULL && v[0] != '\0' && strspn(v, "0123456789") == strlen(v))
+		d = strtoul(v, NULL, 10);	/* else a delay moatd never wrote */
 
 	if (g->delays == NULL &&
 	    (g->delays = calloc(GREY_DELAY_MAX + 1, sizeof(*g->delays))) ==

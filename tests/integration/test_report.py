@@ -329,3 +329,28 @@ def test_asn_table_groups_refused_clients_by_longest_prefix():
     finally:
         import shutil
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_hostile_values_give_valid_json_and_finite_figures():
+    import json
+    t = "2026-11-23T10:00:00.000 moatd[1]: "
+    lines = [t + "disconnect session=1 ip=192.0.2.1 duration=nan",
+             t + "disconnect session=2 ip=192.0.2.2 duration=1e308",
+             t + "disconnect session=3 ip=192.0.2.3 duration=-5",
+             t + "disconnect session=4 ip=192.0.2.4 duration=2.500",
+             t + 'reject stage=rcpt class="<script>alert(1)</script>" ip=192.0.2.5 reply="unterminated',
+             t + "greylist ip=192.0.2.6 result=passed delay=-7 " + " ".join(f"k{i}=v" for i in range(200)),
+             "2026-13-45T10:00:00.000 moatd[1]: accept ip=192.0.2.7"]
+    fd, path = tempfile.mkstemp(prefix="moat-report-")
+    with os.fdopen(fd, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    try:
+        d = json.loads(report("--format", "json", path))
+        assert d["total"]["connection_seconds"] == 2.5, d["total"]
+        assert d["total"]["connection_max_seconds"] == 2.5
+        assert d["total"]["received"] == 0, "the impossible date is skipped"
+        assert d["greylisting"]["passed"] == 1
+        html = report("--format", "html", path)
+        assert "<script>" not in html and "&lt;script&gt;" in html
+    finally:
+        os.unlink(path)

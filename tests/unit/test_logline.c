@@ -18,6 +18,8 @@ test_prefixes(void)
 	    "session=2 ip=2001:db8::1 port=25";
 	char d[] = "Nov 23 07:05:09 mx postfix/smtpd[99]: connect from x";
 	char e[] = "garbage";
+	char f[] = "2026-13-99T99:99:99.000 moatd[1]: accept ip=x";
+	char g[] = "Feb 30 25:00:00 mx moatd[1]: accept ip=x";
 	struct logline l;
 
 	CHECK(logline_parse(a, 2026, &l) == 1 &&
@@ -34,6 +36,8 @@ test_prefixes(void)
 	    strcmp(logline_get(&l, "ip"), "2001:db8::1") == 0, "ISO syslog");
 	CHECK(logline_parse(d, 2026, &l) == 0, "another program");
 	CHECK(logline_parse(e, 2026, &l) == 0, "garbage");
+	CHECK(logline_parse(f, 2026, &l) == 0, "a date that cannot be");
+	CHECK(logline_parse(g, 2026, &l) == 0, "an hour that cannot be");
 	CHECK(logline_get(&l, "nothing") == NULL, "no such key");
 }
 
