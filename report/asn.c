@@ -109,7 +109,8 @@ row(struct asn_table *t, unsigned long asn, const char *owner)
 	memset(r, 0, sizeof(*r));
 	r->asn = asn;
 	for (i = 0; owner[i] != '\0' && i < sizeof(r->owner) - 1; i++)
-		r->owner[i] = (unsigned char)owner[i] < 0x20 ? '?' : owner[i];
+		r->owner[i] = (unsigned char)owner[i] < 0x20 ||
+		    (unsigned char)owner[i] == 0x7f ? '?' : owner[i];
 	return (unsigned)t->nrows;
 }
 
@@ -123,9 +124,9 @@ add_line(struct asn_table *t, char *line)
 	struct prefix *p;
 	int v6;
 
-	if ((net = strtok_r(line, " \t", &end)) == NULL || *net == '#')
-		return 0;
-	if ((asn = strtok_r(NULL, " \t", &end)) == NULL ||
+	if ((net = strtok_r(line, " \t\r\n", &end)) == NULL || *net == '#')
+		return 0;		/* blank or a comment */
+	if ((asn = strtok_r(NULL, " \t\r\n", &end)) == NULL ||
 	    (slash = strchr(net, '/')) == NULL)
 		return -1;
 	*slash = '\0';

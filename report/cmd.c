@@ -75,11 +75,11 @@ report_main(int argc, char **argv)
 	unsigned top = 10;
 	time_t now = time(NULL);
 	struct tm tm;
-	int i, r = 0;
+	int i, today, r = 0;
 
 	for (i = 1; i < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
 		if (strcmp(argv[i], "--") == 0) {
-			i--;
+			i++;		/* the files follow */
 			break;
 		}
 		if (i + 1 >= argc)
@@ -108,12 +108,13 @@ report_main(int argc, char **argv)
 		return 1;
 	}
 	localtime_r(&now, &tm);
+	today = (tm.tm_year + 1900) * 100 + tm.tm_mon + 1;
 	tally_init(&t, since, until);
 	if (i == argc)
 		r = read_file(&t, isatty(STDIN_FILENO) ? DEFAULT_LOG : "-",
-		    tm.tm_year + 1900);
+		    today);
 	for (; i < argc && r == 0; i++)
-		r = read_file(&t, argv[i], tm.tm_year + 1900);
+		r = read_file(&t, argv[i], today);
 	if (r == 0) {
 		report_prepare(&t);
 		if (asn != NULL)

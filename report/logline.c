@@ -68,8 +68,11 @@ syslog_time(const char *s, int year, char *when)
 	    !digits(s + 10, 2) || s[12] != ':' || !digits(s + 13, 2))
 		return 0;
 	day = (s[4] == ' ' ? 0 : s[4] - '0') * 10 + (s[5] - '0');
+	/* year is YYYYMM, now: a month later than now was last year's */
+	if (m + 1 > year % 100)
+		year -= 100;
 	(void)snprintf(tmp, sizeof(tmp), "%04u-%02d-%02dT%.8s",
-	    (unsigned)year % 10000, m + 1, day % 100, s + 7);
+	    (unsigned)(year / 100) % 10000, m + 1, day % 100, s + 7);
 	memcpy(when, tmp, 19);
 	when[19] = '\0';
 	return plausible(when);
@@ -146,15 +149,32 @@ fields(char *p, struct logline *l)
 }
 
 int
-logline_parse(char *line, int year, struct logline *l)
+logline_parse(char *line, int now, struct logline *l)
 {
-	char *tag, *p;
+	char *p;
 
 	l->nf = 0;
-	if (!iso_time(line, l->when) && !syslog_time(line, year, l->when))
+	if (iso_time(line, l->when))
+		p = line + 19;
+	else if (syslog_time(line, now, l->when))
+		p = line + 15;
+	else
 		return 0;
-	if ((tag = strstr(line, " moatd[")) == NULL ||
-	    (p = strstr(tag, "]: ")) == NULL)
+	/* the tag right after the time (and a host), nowhere else: another
+	 * program's line may quote "moatd[" from a client */
+	p += strcspn(p, " ");		/* the rest of the time token */
+	if (*p++ != ' ')
+		return 0;
+	if (strncmp(p, "moatd[", 6) != 0) {
+		p += strcspn(p, " ");	/* a host */
+		if (*p++ != ' ' || strncmp(p, "moatd[", 6) != 0)
+			return 0;
+	}
+	p += 6;
+	if (strspn(p, "0123456789") == 0)
+		return 0;
+	p += strspn(p, "0123456789");
+	if (strncmp(p, "]: ", 3) != 0)
 		return 0;
 	p += 3;
 	l->event = p;

@@ -31,8 +31,9 @@ struct logline {
 };
 
 /* 1: a moatd line, parsed; 0: something else.  line must end in NUL
- * (its LF removed or not). */
-int	logline_parse(char *line, int year, struct logline *);
+ * (its LF removed or not).  now: the year and month of today, YYYYMM,
+ * for syslog lines: a month later than today's was last year's. */
+int	logline_parse(char *line, int now, struct logline *);
 /* A field's value, NULL when the line has none. */
 const char *logline_get(const struct logline *, const char *key);
 

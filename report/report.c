@@ -8,21 +8,36 @@
 
 #include "report.h"
 
-int
-report_read(struct tally *t, FILE *fp, int year)
+/* One line of at most REPORT_LINE_MAX bytes; longer ones (moatd cuts
+ * its own at 4095; a crash may leave megabytes of NULs) are skipped.  1,
+ * or 0 at the end. */
+static int
+next_line(FILE *fp, char *buf, size_t size)
 {
-	struct logline l;
-	char *line = NULL;
-	size_t cap = 0;
-	int r = 0;
+	size_t n;
+	int c;
 
-	while (getline(&line, &cap, fp) != -1)
-		if (logline_parse(line, year, &l) && tally_line(t, &l) == -1) {
-			r = -1;
-			break;
-		}
-	free(line);
-	return r;
+	for (;;) {
+		if (fgets(buf, (int)size, fp) == NULL)
+			return 0;
+		n = strlen(buf);
+		if (n < size - 1 || buf[n - 1] == '\n')
+			return 1;
+		while ((c = getc(fp)) != EOF && c != '\n')
+			;		/* too long: not one of moatd's */
+	}
+}
+
+int
+report_read(struct tally *t, FILE *fp, int now)
+{
+	static char line[REPORT_LINE_MAX];
+	struct logline l;
+
+	while (next_line(fp, line, sizeof(line)))
+		if (logline_parse(line, now, &l) && tally_line(t, &l) == -1)
+			return -1;
+	return 0;
 }
 
 static int

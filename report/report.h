@@ -11,6 +11,8 @@
 #include "asn.h"
 #include "tally.h"
 
+#define REPORT_LINE_MAX	8192	/* a longer line is no moatd line */
+
 /* One network's clients together (IPv4 /24, IPv6 /48). */
 struct report_group {
 	char		 net[64];
@@ -18,9 +20,9 @@ struct report_group {
 	double		 time;
 };
 
-/* Count every moatd line of fp; year for syslog lines without one.
- * 0, or -1 (memory). */
-int	report_read(struct tally *, FILE *, int year);
+/* Count every moatd line of fp; now (YYYYMM) dates syslog lines.  0,
+ * or -1 (memory). */
+int	report_read(struct tally *, FILE *, int now);
 /* Sort for printing: hours in order, classes, zones and clients most
  * first (the tally is then spent: no more lines may be counted). */
 void	report_prepare(struct tally *);

@@ -183,9 +183,11 @@ refusal(struct tally *t, struct hour_stat *hs, const char *stage,
 	struct class_stat *c;
 	size_t i;
 
+	/* compared as kept, so a longer name is one class, not many */
 	for (i = 0; i < t->nclasses; i++) {
 		c = &t->classes[i];
-		if (strcmp(c->stage, stage) == 0 && strcmp(c->name, name) == 0)
+		if (strncmp(c->stage, stage, sizeof(c->stage) - 1) == 0 &&
+		    strncmp(c->name, name, sizeof(c->name) - 1) == 0)
 			break;
 	}
 	if (i == t->nclasses) {
@@ -253,7 +255,8 @@ session_event(struct tally *t, const struct logline *l, struct hour_stat *h,
 			h->conn_max = d;
 		if (s != NULL) {
 			s->time += d;
-			if ((v = logline_get(l, "commands")) && atol(v) > 0)
+			if ((v = logline_get(l, "commands")) != NULL &&
+			    v[0] >= '1' && v[0] <= '9')
 				s->flags |= HOST_TALKED;
 		}
 	} else if (strcmp(ev, "accept") == 0) {
@@ -291,10 +294,17 @@ session_event(struct tally *t, const struct logline *l, struct hour_stat *h,
 			    strcmp(stage, "data") == 0)
 				s->flags |= HOST_MAIL;
 		}
-		if ((v = logline_get(l, "hits")) != NULL &&
-		    tally_hits(t, v) == -1)
-			return -1;
 		v = logline_get(l, "class");
+		/* hits name zones for the lists' classes; for dynamic, a
+		 * pattern */
+		if (v != NULL && (strncmp(v, "dnsbl:", 6) == 0 ||
+		    strncmp(v, "rhsbl:", 6) == 0) &&
+		    (stage = logline_get(l, "hits")) != NULL &&
+		    tally_hits(t, stage) == -1)
+			return -1;
+		stage = logline_get(l, "stage");
+		if (stage == NULL)
+			stage = "?";
 		return refusal(t, h, stage, v != NULL ? v : "?", hi);
 	} else if (strcmp(ev, "helo") == 0 && s != NULL)
 		s->flags |= HOST_TALKED;
@@ -331,8 +341,9 @@ tally_line(struct tally *t, const struct logline *l)
 			h->deferred++;
 		return 0;
 	}
-	/* a session's */
-	if ((ip = logline_get(l, "ip")) != NULL && (hi = host(t, ip)) == -1)
+	/* a session's; an address no client has is no client */
+	if ((ip = logline_get(l, "ip")) != NULL &&
+	    strlen(ip) < sizeof(t->hosts[0].ip) && (hi = host(t, ip)) == -1)
 		return -1;
 	return session_event(t, l, h, hi);
 }

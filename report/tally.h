@@ -58,7 +58,7 @@ struct idset {
 struct class_stat {
 	unsigned	 id;		/* stays when the classes are sorted */
 	char		 stage[16];
-	char		 name[96];
+	char		 name[160];	/* moatd's classes are at most 127 */
 	unsigned long	 count;
 	struct idset	 ips;
 };

@@ -59,20 +59,27 @@ tally_hits(struct tally *t, const char *hits)
 	return 0;
 }
 
+/* A count as moatd writes it; anything else is nothing. */
+static unsigned long
+count(const char *v)
+{
+	if (v == NULL || v[0] == '\0' || strlen(v) > 12 ||
+	    strspn(v, "0123456789") != strlen(v))
+		return 0;
+	return strtoul(v, NULL, 10);
+}
+
 int
 tally_zone_stats(struct tally *t, const struct logline *l)
 {
-	const char *name = logline_get(l, "zone"), *v;
+	const char *name = logline_get(l, "zone");
 	struct zone_stat *z;
 
 	if (name == NULL || (z = zone(t, name, strlen(name))) == NULL)
 		return name == NULL ? 0 : -1;
-	if ((v = logline_get(l, "queries")) != NULL)
-		z->queries += strtoul(v, NULL, 10);
-	if ((v = logline_get(l, "listed")) != NULL)
-		z->listed += strtoul(v, NULL, 10);
-	if ((v = logline_get(l, "errors")) != NULL)
-		z->errors += strtoul(v, NULL, 10);
+	z->queries += count(logline_get(l, "queries"));
+	z->listed += count(logline_get(l, "listed"));
+	z->errors += count(logline_get(l, "errors"));
 	return 0;
 }
 

@@ -8,6 +8,22 @@
 
 #include "report.h"
 
+/* A string from the log, fit for a terminal: control bytes (ESC among
+ * them) become '?'. */
+static const char *
+clean(const char *s)
+{
+	static char buf[4][512];
+	static unsigned k;
+	char *b = buf[k++ % 4];
+	size_t i;
+
+	for (i = 0; s[i] != '\0' && i < sizeof(buf[0]) - 1; i++)
+		b[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	b[i] = '\0';
+	return b;
+}
+
 static void
 traffic_row(FILE *fp, const char *label, const struct hour_stat *h)
 {
@@ -100,8 +116,8 @@ rejections(FILE *fp, struct tally *t)
 		fprintf(fp, "%9lu %5.1f%% %9zu  %-8s %s\n",
 		    t->classes[i].count, total ? 100.0 *
 		    (double)t->classes[i].count / (double)total : 0.0,
-		    t->classes[i].ips.n, t->classes[i].stage,
-		    t->classes[i].name);
+		    t->classes[i].ips.n, clean(t->classes[i].stage),
+		    clean(t->classes[i].name));
 	fprintf(fp, "%9lu %5s\n", total, "total");
 }
 
@@ -116,7 +132,7 @@ hosts(FILE *fp, struct tally *t, unsigned top)
 	for (i = 0; i < t->nhosts && i < top; i++)
 		fprintf(fp, "%9lu %12.1f %9.2f  %s\n", t->hosts[i].conns,
 		    t->hosts[i].time, t->hosts[i].conns ? t->hosts[i].time /
-		    (double)t->hosts[i].conns : 0.0, t->hosts[i].ip);
+		    (double)t->hosts[i].conns : 0.0, clean(t->hosts[i].ip));
 	if ((g = report_networks(t, &n)) == NULL)
 		return;
 	fprintf(fp, "\nTop %u networks (IPv4 /24, IPv6 /48) by connections\n"
@@ -124,7 +140,7 @@ hosts(FILE *fp, struct tally *t, unsigned top)
 	    "network");
 	for (i = 0; i < n && i < top; i++)
 		fprintf(fp, "%9lu %12.1f %9lu  %s\n", g[i].conns, g[i].time,
-		    g[i].hosts, g[i].net);
+		    g[i].hosts, clean(g[i].net));
 	free(g);
 }
 
@@ -156,7 +172,7 @@ dns_lists(FILE *fp, struct tally *t)
 		fprintf(fp, "%9lu %5.1f%% %8lu %9lu %9lu %7lu  %s%s\n",
 		    z->refusals, all ? 100.0 * (double)z->refusals /
 		    (double)all : 0.0, z->overlap, z->queries, z->listed,
-		    z->errors, z->name, z->refusals == 0 && z->listed == 0 ?
+		    z->errors, clean(z->name), z->refusals == 0 && z->listed == 0 ?
 		    " (never hit)" : "");
 	}
 }
@@ -189,7 +205,7 @@ asns(FILE *fp, const struct tally *t, unsigned top)
 	    "%s\n", top, "clients", "ASN", "owner");
 	for (i = 0; i < t->nasn && i < top; i++)
 		fprintf(fp, "%9lu %10lu  %s\n", t->asn[i].clients,
-		    t->asn[i].asn, t->asn[i].owner);
+		    t->asn[i].asn, clean(t->asn[i].owner));
 }
 
 static void

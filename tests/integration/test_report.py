@@ -146,6 +146,19 @@ def test_bad_arguments():
     p = subprocess.run([MOATCTL, "report", "/nonexistent/log"],
                        capture_output=True, text=True, timeout=10)
     assert p.returncode == 1 and "nonexistent" in p.stderr
+    fd, path = tempfile.mkstemp(prefix="moat-report-")
+    os.close(fd)
+    try:
+        long_zone = "dnsbl:" + "z" * 120
+        with open(path, "w") as f:
+            for n in range(50):     # one class however long its name
+                f.write(f"2026-11-23T10:00:00.000 moatd[1]: reject stage=rcpt "
+                        f"class={long_zone} ip=192.0.2.{n}\n")
+        out = report("--top", "3", "--", path)
+        rows = [r for r in section(out, "Rejections by class") if len(r) == 5]
+        assert len(rows) == 1 and rows[0][0] == "50", rows
+    finally:
+        os.unlink(path)
 
 
 def test_dns_lists_and_greylisting_sections():

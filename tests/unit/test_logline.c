@@ -22,22 +22,33 @@ test_prefixes(void)
 	char g[] = "Feb 30 25:00:00 mx moatd[1]: accept ip=x";
 	struct logline l;
 
-	CHECK(logline_parse(a, 2026, &l) == 1 &&
+	CHECK(logline_parse(a, 202611, &l) == 1 &&
 	    strcmp(l.when, "2026-11-23T11:54:09") == 0 &&
 	    strcmp(l.event, "accept") == 0 && l.nf == 4 &&
 	    strcmp(logline_get(&l, "nrcpt"), "1") == 0, "foreground");
-	CHECK(logline_parse(b, 2025, &l) == 1 &&
+	CHECK(logline_parse(b, 202511, &l) == 1 &&
 	    strcmp(l.when, "2025-11-03T07:05:09") == 0 &&
 	    strcmp(logline_get(&l, "class"), "unknown-recipient") == 0 &&
 	    strcmp(logline_get(&l, "ip"), "192.0.2.7") == 0, "syslog: %s",
 	    l.when);
-	CHECK(logline_parse(c, 2020, &l) == 1 &&
+	CHECK(logline_parse(c, 202001, &l) == 1 &&
 	    strcmp(l.when, "2026-11-23T11:54:09") == 0 &&
 	    strcmp(logline_get(&l, "ip"), "2001:db8::1") == 0, "ISO syslog");
-	CHECK(logline_parse(d, 2026, &l) == 0, "another program");
-	CHECK(logline_parse(e, 2026, &l) == 0, "garbage");
-	CHECK(logline_parse(f, 2026, &l) == 0, "a date that cannot be");
-	CHECK(logline_parse(g, 2026, &l) == 0, "an hour that cannot be");
+	CHECK(logline_parse(d, 202611, &l) == 0, "another program");
+	CHECK(logline_parse(e, 202611, &l) == 0, "garbage");
+	CHECK(logline_parse(f, 202611, &l) == 0, "a date that cannot be");
+	CHECK(logline_parse(g, 202611, &l) == 0, "an hour that cannot be");
+	{
+		char dec[] = "Dec 31 23:59:59 mx moatd[1]: accept ip=x";
+		char fake[] = "Nov 23 07:05:09 mx sshd[9]: Invalid user x "
+		    "moatd[1]: reject stage=rcpt class=EVIL ip=6.6.6.6";
+
+		CHECK(logline_parse(dec, 202601, &l) == 1 &&
+		    strcmp(l.when, "2025-12-31T23:59:59") == 0,
+		    "December read in January: %s", l.when);
+		CHECK(logline_parse(fake, 202611, &l) == 0,
+		    "another program quoting moatd[");
+	}
 	CHECK(logline_get(&l, "nothing") == NULL, "no such key");
 }
 
@@ -50,12 +61,12 @@ test_quoting(void)
 	char b[] = "2026-11-23T11:54:09.108 moatd[1]: defer reason=\"cut off";
 	struct logline l;
 
-	CHECK(logline_parse(a, 2026, &l) == 1, "parsed");
+	CHECK(logline_parse(a, 202611, &l) == 1, "parsed");
 	CHECK(strcmp(logline_get(&l, "reply"), "550 5.7.1 \"spam\" a\\b\x01\n")
 	    == 0, "unquoted: %s", logline_get(&l, "reply"));
 	CHECK(strcmp(logline_get(&l, "empty"), "") == 0, "empty value");
 	CHECK(strcmp(logline_get(&l, "ip"), "127.0.0.9") == 0, "after it");
-	CHECK(logline_parse(b, 2026, &l) == 1 &&
+	CHECK(logline_parse(b, 202611, &l) == 1 &&
 	    strcmp(logline_get(&l, "reason"), "cut off") == 0, "unclosed");
 }
 
