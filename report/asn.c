@@ -24,6 +24,8 @@ struct asn_table {
 	size_t		 cap, n;
 	struct asn_row	*rows;		/* one per ASN */
 	size_t		 nrows, caprows;
+	unsigned	*byasn;		/* open addressing: row + 1 */
+	size_t		 capbyasn;
 	unsigned char	 used[2][129];	/* prefix lengths in use */
 };
 
@@ -87,16 +89,42 @@ grow(struct asn_table *t)
 	return 0;
 }
 
+static size_t
+asn_slot(const struct asn_table *t, unsigned long asn)
+{
+	size_t j;
+
+	for (j = (asn * 2654435761u) & (t->capbyasn - 1); t->byasn[j] != 0 &&
+	    t->rows[t->byasn[j] - 1].asn != asn; j = (j + 1) & (t->capbyasn - 1))
+		;
+	return j;
+}
+
+static int
+byasn_grow(struct asn_table *t)
+{
+	size_t i;
+
+	free(t->byasn);
+	t->capbyasn = t->capbyasn ? t->capbyasn * 2 : 1024;
+	if ((t->byasn = calloc(t->capbyasn, sizeof(*t->byasn))) == NULL)
+		return -1;
+	for (i = 0; i < t->nrows; i++)
+		t->byasn[asn_slot(t, t->rows[i].asn)] = (unsigned)i + 1;
+	return 0;
+}
+
 /* The row of an ASN, added when new; 0 when out of memory, else row+1. */
 static unsigned
 row(struct asn_table *t, unsigned long asn, const char *owner)
 {
 	struct asn_row *r;
-	size_t i;
+	size_t i, j;
 
-	for (i = t->nrows; i > 0; i--)		/* files come grouped by AS */
-		if (t->rows[i - 1].asn == asn)
-			return (unsigned)i;
+	if ((t->nrows + 1) * 2 > t->capbyasn && byasn_grow(t) == -1)
+		return 0;
+	if (t->byasn[j = asn_slot(t, asn)] != 0)
+		return t->byasn[j];
 	if (t->nrows == t->caprows) {
 		size_t ncap = t->caprows ? t->caprows * 2 : 256;
 
@@ -111,6 +139,7 @@ row(struct asn_table *t, unsigned long asn, const char *owner)
 	for (i = 0; owner[i] != '\0' && i < sizeof(r->owner) - 1; i++)
 		r->owner[i] = (unsigned char)owner[i] < 0x20 ||
 		    (unsigned char)owner[i] == 0x7f ? '?' : owner[i];
+	t->byasn[j] = (unsigned)t->nrows;
 	return (unsigned)t->nrows;
 }
 
@@ -255,5 +284,6 @@ asn_free(struct asn_table *t)
 		return;
 	free(t->slot);
 	free(t->rows);
+	free(t->byasn);
 	free(t);
 }

@@ -79,6 +79,7 @@ struct zone_stat {
 struct grey_stat {
 	unsigned long	 new, early, passed, awl, skip;
 	uint32_t	*delays;	/* [GREY_DELAY_MAX + 1], lazily */
+	unsigned long	 ndelays;	/* passes with a delay moatd wrote */
 	uint64_t	*trip;		/* open addressing; 0 empty */
 	unsigned char	*back;		/* came back: early or passed */
 	size_t		 ntrip, captrip;

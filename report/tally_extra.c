@@ -155,10 +155,13 @@ trip_slot(struct grey_stat *g, uint64_t h, int add)
 static int
 delay(struct grey_stat *g, const char *v)
 {
-	unsigned long d = 0;
+	unsigned long d;
 
-	if (v != NULL && v[0] != '\0' && strspn(v, "0123456789") == strlen(v))
-		d = strtoul(v, NULL, 10);	/* else a delay moatd never wrote */
+	if (v == NULL || v[0] == '\0' || strlen(v) > 12 ||
+	    strspn(v, "0123456789") != strlen(v))
+		return 0;		/* a delay moatd never wrote: not one */
+	d = strtoul(v, NULL, 10);
+	g->ndelays++;
 
 	if (g->delays == NULL &&
 	    (g->delays = calloc(GREY_DELAY_MAX + 1, sizeof(*g->delays))) ==
@@ -221,10 +224,10 @@ tally_grey_median(const struct tally *t)
 	unsigned long seen = 0;
 	size_t d;
 
-	if (g->passed == 0 || g->delays == NULL)
+	if (g->ndelays == 0 || g->delays == NULL)
 		return -1;
 	for (d = 0; d <= GREY_DELAY_MAX; d++)
-		if ((seen += g->delays[d]) * 2 >= g->passed)
+		if ((seen += g->delays[d]) * 2 >= g->ndelays)
 			return (long)d;
 	return GREY_DELAY_MAX;
 }
