@@ -63,12 +63,18 @@ class LmtpServer:
                 cred = c.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
                                     struct.calcsize("3i"))
                 self.peers.append(struct.unpack("3i", cred)[0])
-            try:
-                self.session(c)
-            except OSError:
-                pass
-            finally:
-                c.close()
+            # a thread each: moat keeps a connection open between
+            # transactions, and a retry may come on another
+            threading.Thread(target=self.serve_one, args=(c,),
+                             daemon=True).start()
+
+    def serve_one(self, c):
+        try:
+            self.session(c)
+        except OSError:
+            pass
+        finally:
+            c.close()
 
     def session(self, c):
         f = c.makefile("rb")
