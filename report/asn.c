@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../greylist/netkey.h"
 #include "asn.h"
 
 struct prefix {
@@ -28,18 +29,6 @@ struct asn_table {
 	size_t		 capbyasn;
 	unsigned char	 used[2][129];	/* prefix lengths in use */
 };
-
-static void
-mask(unsigned char *a, size_t bytes, unsigned bits)
-{
-	size_t i;
-
-	for (i = 0; i < bytes; i++)
-		if (i * 8 >= bits)
-			a[i] = 0;
-		else if (i * 8 + 8 > bits)
-			a[i] &= (unsigned char)(0xff << (8 - bits % 8));
-}
 
 static uint32_t
 prefix_hash(const unsigned char *a, unsigned len, int v6)
@@ -169,7 +158,7 @@ add_line(struct asn_table *t, char *line)
 	    (v6 ? 128u : 32u) || !isdigit((unsigned char)*asn))
 		return -1;
 	as = strtoul(asn, NULL, 10);
-	mask(a, v6 ? 16 : 4, (unsigned)len);
+	netkey_mask(a, v6 ? 16 : 4, (unsigned)len);
 	if ((t->n + 1) * 2 > t->cap && grow(t) == -1)
 		return -1;
 	p = find(t, a, (unsigned)len, v6, 1);
@@ -232,7 +221,7 @@ lookup(const struct asn_table *t, const char *ip)
 		if (!t->used[v6][len])
 			continue;
 		memcpy(m, a, 16);
-		mask(m, v6 ? 16 : 4, (unsigned)len);
+		netkey_mask(m, v6 ? 16 : 4, (unsigned)len);
 		if ((p = find(t, m, (unsigned)len, v6, 0)) != NULL)
 			return p->row;
 	}

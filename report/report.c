@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../greylist/netkey.h"
 #include "report.h"
 
 /* One line of at most REPORT_LINE_MAX bytes; longer ones (moatd cuts
@@ -90,11 +91,11 @@ network(const char *ip, char *out, size_t size)
 	char text[INET6_ADDRSTRLEN];
 
 	if (inet_pton(AF_INET, ip, a) == 1) {
-		a[3] = 0;
+		netkey_mask(a, 4, 24);
 		(void)inet_ntop(AF_INET, a, text, sizeof(text));
 		(void)snprintf(out, size, "%s/24", text);
 	} else if (inet_pton(AF_INET6, ip, a) == 1) {
-		memset(a + 6, 0, 10);
+		netkey_mask(a, 16, 48);
 		(void)inet_ntop(AF_INET6, a, text, sizeof(text));
 		(void)snprintf(out, size, "%s/48", text);
 	} else

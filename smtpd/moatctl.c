@@ -825,68 +825,17 @@ cmd_greylist(struct ctl *ctl, int argc, char **argv)
 
 /* ---- the block list ---- */
 
-static int
-parse_ip(const char *text, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, text,
-	    &((struct sockaddr_in *)ss)->sin_addr) == 1)
-		ss->ss_family = AF_INET;
-	else if (inet_pton(AF_INET6, text,
-	    &((struct sockaddr_in6 *)ss)->sin6_addr) == 1)
-		ss->ss_family = AF_INET6;
-	else {
-		warnx_("%s: not an IP address", text);
-		return -1;
-	}
-	return 0;
-}
-
-/*
- * IP or IP/LEN.  A bare IP is a client as moatd keys it (IPv4 /32, IPv6
- * its rate_net6 prefix).  LEN is 1 to 32 (IPv4) or 128 (IPv6): /0 would
- * block the world.  An address with bits set past LEN is refused rather
- * than masked: 10.1.2.3/24 may be a typo for /32 as well as for
- * 10.1.2.0/24, and the two block very different numbers of clients.
- */
+/* IP or IP/LEN (netkey_parse_net); warned about when bad. */
 static int
 parse_net(const char *text, unsigned net6, struct sockaddr_storage *ss,
     unsigned *bits)
 {
-	const char *slash = strchr(text, '/');
-	size_t alen = slash ? (size_t)(slash - text) : strlen(text), n;
-	char addr[INET6_ADDRSTRLEN], *end;
-	unsigned char a[16], net[16];
-	unsigned long len, max;
+	char err[256];
 
-	if (alen >= sizeof(addr)) {
-		warnx_("%s: not an IP address", text);
-		return -1;
-	}
-	memcpy(addr, text, alen);
-	addr[alen] = '\0';
-	if (parse_ip(addr, ss) == -1)
-		return -1;
-	max = ss->ss_family == AF_INET ? 32 : 128;
-	*bits = ss->ss_family == AF_INET ? 32 : net6;
-	if (slash == NULL)
+	if (netkey_parse_net(text, net6, ss, bits, err, sizeof(err)) == 0)
 		return 0;
-	len = strtoul(slash + 1, &end, 10);
-	if (slash[1] < '0' || slash[1] > '9' || *end != '\0' || len == 0 ||
-	    len > max) {
-		warnx_("%s: the prefix length must be 1 to %lu", text, max);
-		return -1;
-	}
-	n = netkey((struct sockaddr *)ss, max, max, a);
-	(void)netkey((struct sockaddr *)ss, len, len, net);
-	if (memcmp(a, net, n) != 0) {
-		(void)inet_ntop(ss->ss_family, net, addr, sizeof(addr));
-		warnx_("%s: bits set past /%lu (the network is %s/%lu)", text,
-		    len, addr, len);
-		return -1;
-	}
-	*bits = (unsigned)len;
-	return 0;
+	warnx_("%s", err);
+	return -1;
 }
 
 static int
@@ -983,8 +932,10 @@ cmd_rates(struct ctl *ctl, int argc, char **argv)
 
 	if (argc != 2)
 		usage();
-	if (parse_ip(argv[1], &ss) == -1)
+	if (netkey_parse_ip(argv[1], &ss) == -1) {
+		warnx_("%s: not an IP address", argv[1]);
 		return EXIT_USAGE;
+	}
 	if ((rc = grey_admin_open(&ctl->conf)) != 0)
 		return rc;
 	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
