@@ -5,7 +5,7 @@ set -e
 
 PKGS="build-essential pkg-config libssl-dev libc-ares-dev liblmdb-dev
  libcdb-dev tinycdb openssl python3 swaks clang iproute2 rbldnsd dnsmasq-base
- nftables ipset spamd spamc clamav-daemon clamdscan dovecot-lmtpd chromium"
+ nftables ipset spamassassin spamd spamc clamav-daemon clamdscan dovecot-lmtpd chromium"
 
 missing=""
 for p in $PKGS; do
