@@ -10,7 +10,7 @@ SANFLAGS = -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 LIBS	 = -lcdb -lssl -lcrypto -lcares -llmdb
 
 MAINS	 = smtpd/moatd.c smtpd/moatctl.c
-LIBSRC	 = $(filter-out $(MAINS), $(wildcard smtpd/*.c queue/*.c conf/*.c dnsbl/*.c greylist/*.c filters/*.c report/*.c))
+LIBSRC	 = $(filter-out $(MAINS), $(wildcard smtpd/*.c queue/*.c conf/*.c dnsbl/*.c greylist/*.c filters/*.c report/*.c metrics/*.c))
 UNITSRC	 = $(wildcard tests/unit/test_*.c)
 
 OBJ	 = $(LIBSRC:%.c=obj/%.o)

@@ -61,7 +61,7 @@ zstats_create(const char *spool)
 	}
 	zs = p;
 	period_start = time(NULL);
-	memcpy(zs->magic, "moatzs1", 8);
+	memcpy(zs->magic, "moatzs2", 8);
 	zs->parent_pid = (int32_t)getpid();
 	zs->nslots = ZSTATS_SLOTS;
 	return 0;
@@ -110,14 +110,50 @@ fold_slot(unsigned k)
 	seen[k].pid = pid;
 }
 
+static void sum_add(struct zstat *, const struct zstat *);
+
+/* A dead worker's figures, kept in the totals by zone name. */
+static void
+retire_slot(const struct zslot *sl)
+{
+	struct zretired *r;
+	size_t i, k;
+
+	for (i = 0; i < sl->nzones && i < CONF_ZONE_MAX; i++) {
+		for (k = 0; k < zs->nretired; k++)
+			if (strncmp(zs->retired[k].name, sl->name[i],
+			    sizeof(zs->retired[k].name) - 1) == 0)
+				break;
+		if (k == zs->nretired) {
+			if (k == sizeof(zs->retired) / sizeof(zs->retired[0]))
+				continue;
+			r = &zs->retired[zs->nretired++];
+			(void)snprintf(r->name, sizeof(r->name), "%.*s",
+			    (int)sizeof(r->name) - 1, sl->name[i]);
+		}
+		sum_add(&zs->retired[k].t, &sl->z[i]);
+	}
+}
+
 void
 zstats_clear_slot(unsigned slot)
 {
 	if (zs == NULL || slot >= ZSTATS_SLOTS)
 		return;
 	fold_slot(slot);	/* what a dead worker did still counts */
+	__atomic_store_n(&zs->seq, zs->seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	if (zs->slot[slot].pid != 0)
+		retire_slot(&zs->slot[slot]);
 	memset(&zs->slot[slot], 0, sizeof(zs->slot[slot]));
+	__atomic_store_n(&zs->seq, zs->seq + 1, __ATOMIC_RELEASE);
 	seen[slot].pid = 0;
+}
+
+const struct zstats *
+zstats_shared(void)
+{
+	return zs;
 }
 
 void
@@ -219,7 +255,7 @@ zstats_open(const char *spool)
 	close(fd);
 	if (p == MAP_FAILED)
 		return NULL;
-	if (memcmp(((const struct zstats *)p)->magic, "moatzs1", 8) != 0) {
+	if (memcmp(((const struct zstats *)p)->magic, "moatzs2", 8) != 0) {
 		munmap(p, sizeof(struct zstats));
 		errno = EINVAL;
 		return NULL;
@@ -254,13 +290,18 @@ sum_add(struct zstat *t, const struct zstat *z)
 	t->latency_ms += z->latency_ms;
 }
 
-size_t
-zstats_sum(const struct zstats *s, struct zsum *out, size_t max)
+static size_t
+sum_once(const struct zstats *s, struct zsum *out, size_t max)
 {
 	const struct zslot *sl;
 	struct zsum *o;
 	size_t n = 0, i, k;
+	uint32_t nr = s->nretired;
 
+	for (k = 0; k < nr && k < sizeof(s->retired) / sizeof(s->retired[0]);
+	    k++)
+		if ((o = sum_find(out, &n, max, s->retired[k].name)) != NULL)
+			sum_add(&o->t, &s->retired[k].t);
 	for (k = 0; k < ZSTATS_SLOTS; k++) {
 		sl = &s->slot[k];
 		if (__atomic_load_n(&sl->pid, __ATOMIC_ACQUIRE) == 0)
@@ -273,6 +314,26 @@ zstats_sum(const struct zstats *s, struct zsum *out, size_t max)
 			if (sl->z[i].disabled)
 				o->disabled_in++;
 		}
+	}
+	return n;
+}
+
+size_t
+zstats_sum(const struct zstats *s, struct zsum *out, size_t max)
+{
+	uint32_t seq;
+	size_t n = 0;
+	int tries;
+
+	/* the parent retires a slot in an instant: read again meanwhile */
+	for (tries = 0; tries < 1000; tries++) {
+		seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+		if (seq & 1)
+			continue;
+		n = sum_once(s, out, max);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == seq)
+			break;
 	}
 	return n;
 }

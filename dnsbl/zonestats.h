@@ -9,7 +9,10 @@
  * the zone) and is the only writer of it.  Readers take the figures as
  * they find them: a count may be one behind for an instant.  moatctl
  * maps the same file read-only; the parent logs what each zone did
- * every ZSTATS_LOG_INTERVAL seconds.
+ * every ZSTATS_LOG_INTERVAL seconds.  When a worker dies the parent adds
+ * its figures to the retired sums, so the totals since the start keep
+ * them; it marks that write with seq (odd while it writes), and a
+ * reader that sees seq move reads again.
  */
 #ifndef MOAT_ZONESTATS_H
 #define MOAT_ZONESTATS_H
@@ -38,10 +41,18 @@ struct zslot {
 	struct zstat	z[CONF_ZONE_MAX];
 };
 
+struct zretired {
+	char		name[256];
+	struct zstat	t;
+};
+
 struct zstats {
-	char		magic[8];		/* "moatzs1" */
+	char		magic[8];		/* "moatzs2" */
 	int32_t		parent_pid;
 	uint32_t	nslots;
+	uint32_t	seq;
+	uint32_t	nretired;
+	struct zretired	retired[CONF_ZONE_MAX * 2];
 	struct zslot	slot[ZSTATS_SLOTS];
 };
 
@@ -55,6 +66,7 @@ struct zsum {
 /* Parent, before the forks: create the file.  0 or -1 (logged). */
 int	zstats_create(const char *spool);
 void	zstats_clear_slot(unsigned slot);		/* parent */
+const struct zstats *zstats_shared(void);		/* parent: its map */
 /* Every ZSTATS_LOG_INTERVAL, and at stop (force): one `dnsbl-stats`
  * line a zone, with what it did in the period. */
 void	zstats_log(time_t now, int force);		/* parent */
@@ -64,7 +76,8 @@ void	zstats_count(size_t zone, enum zone_result, int64_t latency_ms);
 void	zstats_disabled(size_t zone, int);
 /* moatctl: map the file read-only; NULL with errno. */
 const struct zstats *zstats_open(const char *spool);
-/* Sum the live slots by zone name into out (at most max); the count. */
+/* Sum the slots and what dead workers did by zone name into out (at
+ * most max); the count. */
 size_t	zstats_sum(const struct zstats *, struct zsum *out, size_t max);
 
 #endif

@@ -313,6 +313,38 @@ client_done(const void *val, size_t vlen, void *arg)
 	    (r->offences == 0 || now - r->until > OFFENCE_MEMORY);
 }
 
+struct blocked {
+	int64_t		 now;
+	uint64_t	 n;
+};
+
+static int
+count_blocked(const void *key, size_t klen, const void *val, size_t vlen,
+    void *arg)
+{
+	const struct block_rec *r = val;
+	struct blocked *b = arg;
+
+	(void)key;
+	(void)klen;
+	if (vlen == sizeof(*r) && r->until > b->now)
+		b->n++;
+	return 1;
+}
+
+int
+block_count(time_t now, uint64_t *clients, uint64_t *nets)
+{
+	struct blocked c = { .now = now }, n = { .now = now };
+
+	if (store_each(KIND_BLOCK, count_blocked, &c) != STORE_OK ||
+	    store_each(KIND_NETBLOCK, count_blocked, &n) != STORE_OK)
+		return -1;
+	*clients = c.n;
+	*nets = n.n;
+	return 0;
+}
+
 void
 block_sweep(time_t now)
 {

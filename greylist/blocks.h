@@ -50,6 +50,9 @@ int	block_check(const struct sockaddr *, struct block_hit *);
 /* Forget network blocks that have expired (a bounded walk). */
 void	block_sweep(time_t now);
 
+/* The clients and networks blocked now (a walk of the block records). */
+int	block_count(time_t now, uint64_t *clients, uint64_t *nets);
+
 /*
  * moatctl: block the network sa/bits for seconds (0: block_time), lift
  * its block, list.  bits is a client's own length (32, rate_net6) for

@@ -19,6 +19,7 @@
 
 #include "../dnsbl/client.h"
 #include "../dnsbl/dynptr.h"
+#include "../metrics/counters.h"
 #include "../smtpd/check.h"
 #include "../smtpd/log.h"
 #include "blocks.h"
@@ -337,6 +338,21 @@ exempt(const struct session *s, const char *rcpt)
 	return s->client_ok || dns_client_allowlisted(s) || allow_listed(s);
 }
 
+/* A new or early triplet is a refusal of class greylist as well. */
+static void
+count_decision(enum grey_result r)
+{
+	static const enum ctr ctrs[] = {
+		[GREY_SKIP] = CTR_GREY_SKIP, [GREY_NEW] = CTR_GREY_NEW,
+		[GREY_EARLY] = CTR_GREY_EARLY, [GREY_PASSED] = CTR_GREY_PASSED,
+		[GREY_AWL] = CTR_GREY_AWL, [GREY_FAIL] = CTR_GREY_SKIP,
+	};
+
+	ctr_add(ctrs[r], 1);
+	if (r == GREY_NEW || r == GREY_EARLY)
+		ctr_refusal("greylist", "rcpt");
+}
+
 /* The decision's line; the transaction keeps its result for filters. */
 static void
 log_decision(struct session *s, const char *rcpt, const char *net,
@@ -365,6 +381,7 @@ log_decision(struct session *s, const char *rcpt, const char *net,
 	if (d->result == GREY_FAIL)
 		kv_str(&k, "reason", "store-failed");
 	kv_emit(&k);
+	count_decision(d->result);
 }
 
 void

@@ -435,7 +435,8 @@ store_each(unsigned char kind, int (*fn)(const void *, size_t, const void *,
 }
 
 int
-store_maintain(const char *dir, uint64_t mapsize, int broken)
+store_maintain(const char *dir, uint64_t mapsize, int broken,
+    void (*while_open)(void))
 {
 	int rc;
 
@@ -446,6 +447,8 @@ store_maintain(const char *dir, uint64_t mapsize, int broken)
 	if (store_open(dir, mapsize) == 0) {
 		if ((rc = mdb_env_sync(env, 1)) != 0)
 			(void)failed("sync", rc);
+		if (while_open != NULL)
+			while_open();
 		store_close();
 	}
 	return renewed;

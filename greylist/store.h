@@ -72,8 +72,10 @@ void	store_on_broken(void (*fn)(void));
  * Parent, every few seconds and after a worker died: open the store,
  * forget the readers of dead processes, flush it to disk, close it.  It
  * is never open across a fork.  broken: a worker found the file corrupt.
+ * while_open, unless NULL, reads what it wants before the close.
  * 1 when it started a new file (the workers' handles are on the old one).
  */
-int	store_maintain(const char *dir, uint64_t mapsize, int broken);
+int	store_maintain(const char *dir, uint64_t mapsize, int broken,
+	    void (*while_open)(void));
 
 #endif

@@ -5,7 +5,8 @@ set -e
 
 PKGS="build-essential pkg-config libssl-dev libc-ares-dev liblmdb-dev
  libcdb-dev tinycdb openssl python3 swaks clang iproute2 rbldnsd dnsmasq-base
- nftables ipset spamassassin spamd spamc clamav-daemon clamdscan dovecot-lmtpd chromium"
+ nftables ipset spamassassin spamd spamc clamav-daemon clamdscan dovecot-lmtpd chromium
+ python3-prometheus-client"
 
 missing=""
 for p in $PKGS; do

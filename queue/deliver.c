@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "../conf/rcptmap.h"
+#include "../metrics/counters.h"
 #include "../smtpd/log.h"
 #include "lmtp.h"
 #include "maildir.h"
@@ -87,6 +88,7 @@ deliver_rcpt_ok(struct queue *q, struct qmsg *m, size_t i, const char *target,
 	if (existing)
 		kv_str(&k, "note", "already-delivered");
 	kv_emit(&k);
+	ctr_add(CTR_DELIVERED, 1);
 }
 
 /* What moatctl queue shows; a string that cannot be kept shows none. */
@@ -129,6 +131,7 @@ deliver_rcpt_fail(struct queue *q, struct qmsg *m, size_t i,
 	} else
 		m->deferred = 1;
 	kv_begin(&k, hold ? "hold" : "defer");
+	ctr_add(hold ? CTR_HELD : CTR_DEFERRED, 1);
 	kv_str(&k, "qid", m->env.qid);
 	kv_str(&k, "rcpt", r->addr);
 	if (target != NULL)

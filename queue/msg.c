@@ -23,6 +23,7 @@ msgtab_init(struct msgtab *t)
 	TAILQ_INIT(&t->wait);
 	TAILQ_INIT(&t->defer);
 	t->count = 0;
+	t->ndefer = 0;
 	t->defer_min = INT64_MAX;
 }
 
@@ -79,6 +80,8 @@ msg_move(struct msgtab *t, struct qmsg *m, enum qlist l)
 
 	if ((h = list_head(t, m->list)) != NULL)
 		TAILQ_REMOVE(h, m, link);
+	t->ndefer -= m->list == QL_DEFER;
+	t->ndefer += l == QL_DEFER;
 	m->list = l;
 	if ((h = list_head(t, l)) != NULL)
 		TAILQ_INSERT_TAIL(h, m, link);

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../metrics/counters.h"
 #include "../smtpd/log.h"
 #include "queue.h"
 #include "syncpool.h"
@@ -241,6 +242,8 @@ loop_turn(struct queue *q)
 	if (can_deliver(q, now))
 		deliver_slice(q);
 	commit_acks(q);
+	ctr_set(CTR_QUEUE, q->tab.count);
+	ctr_set(CTR_QUEUE_DEFERRED, q->tab.ndefer);
 	if (q->draining && drained(q, queue_now_ms()))
 		queue_exit(q);
 }
@@ -263,6 +266,7 @@ queue_setup(struct queue *q, const struct conf *conf, int parent_sock,
 	if ((q->parent = chan_open(q, parent_sock, CHAN_PARENT, 0)) == NULL)
 		fatal("queue: parent channel");
 	map_wait_until = queue_now_ms() + QUEUE_MAP_WAIT_MS;
+	ctrs_attach(CTRS_QUEUE_SLOT);
 	commit_recover(q);
 }
 

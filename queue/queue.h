@@ -89,6 +89,7 @@ struct msgtab {
 	struct qmsg	*bucket[MSGTAB_BUCKETS];
 	struct qmsg_head unconf, ready, wait, defer;
 	size_t		 count;
+	size_t		 ndefer;	/* on the defer list */
 	int64_t		 defer_min;	/* earliest due in defer */
 };
 

@@ -62,6 +62,7 @@
 #include "../greylist/blocks.h"
 #include "../greylist/netkey.h"
 #include "../greylist/rates.h"
+#include "../metrics/stats.h"
 #include "../queue/lmtp.h"
 #include "../report/report.h"
 #include "../queue/maildir.h"
@@ -96,6 +97,7 @@ static int	cmd_stop(struct ctl *, int, char **);
 static int	cmd_flush(struct ctl *, int, char **);
 static int	cmd_queue(struct ctl *, int, char **);
 static int	cmd_dnsbl(struct ctl *, int, char **);
+static int	cmd_stats(struct ctl *, int, char **);
 static int	cmd_greylist(struct ctl *, int, char **);
 static int	cmd_rates(struct ctl *, int, char **);
 static int	cmd_block(struct ctl *, int, char **);
@@ -116,6 +118,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "held one, delete one", cmd_queue },
 	{ "dnsbl", "", "per DNS list: state, queries, listed, errors, "
 	    "latency", cmd_dnsbl },
+	{ "stats", "[--format text|json|openmetrics]", "the running daemon's "
+	    "counters, since its start and over the last hour", cmd_stats },
 	{ "greylist", "[list | stats | allow NET SENDER RCPT | delete NET "
 	    "SENDER RCPT]", "greylisting triplets: show, count, let one "
 	    "through, forget one", cmd_greylist },
@@ -798,6 +802,12 @@ cmd_dnsbl(struct ctl *ctl, int argc, char **argv)
 		    (unsigned long long)(sums[i].t.queries ?
 		    sums[i].t.latency_ms / sums[i].t.queries : 0));
 	return 0;
+}
+
+static int
+cmd_stats(struct ctl *ctl, int argc, char **argv)
+{
+	return stats_main(ctl->conf.spool, argc, argv);
 }
 
 /* ---- greylisting ---- */

@@ -21,10 +21,12 @@
 
 #include "../dnsbl/dynptr.h"
 #include "../dnsbl/zonestats.h"
+#include "../greylist/blocks.h"
 #include "../greylist/greylist.h"
 #include "../greylist/store.h"
 #include "../conf/map.h"
 #include "../filters/filterd.h"
+#include "../metrics/counters.h"
 #include "../queue/queue.h"
 #include "control.h"
 #include "frame.h"
@@ -312,6 +314,7 @@ start_queue(void)
 	int r;
 
 	c->kind = CHILD_QUEUE;
+	ctrs_retire(CTRS_QUEUE_SLOT);
 	if ((r = child_fork(c)) == -1) {
 		c->respawn_at = time(NULL) + 1;
 		return;
@@ -359,6 +362,7 @@ start_worker(struct child *c)
 	c->slot = (unsigned)(c - &children[1]);
 	limits_clear_slot(c->slot);
 	zstats_clear_slot(c->slot);
+	ctrs_retire(c->slot);
 	if ((r = child_fork(c)) == -1) {
 		c->respawn_at = time(NULL) + 1;
 		return;
@@ -418,11 +422,14 @@ child_reaped(struct child *c, int status)
 	close(c->sock);
 	c->sock = -1;
 	c->pid = 0;
-	if (c->kind == CHILD_QUEUE)
+	if (c->kind == CHILD_QUEUE) {
 		control_set_queue(-1);
+		ctrs_retire(CTRS_QUEUE_SLOT);
+	}
 	if (c->kind == CHILD_WORKER) {
 		limits_clear_slot(c->slot);
 		zstats_clear_slot(c->slot);
+		ctrs_retire(c->slot);
 		store_due = 1;		/* its reader slot, after the reaping */
 	}
 	if (stopping || (c->kind == CHILD_WORKER && !c->current)) {
@@ -613,6 +620,21 @@ spool_check(void)
 
 static unsigned	drain_workers(void);
 
+/* For moatctl stats and the metrics listener, once a minute. */
+static void
+count_blocks(void)
+{
+	static time_t last;
+	time_t now = time(NULL);
+	uint64_t clients, nets;
+
+	if (last != 0 && now - last < CTRS_POINT_EVERY && now >= last)
+		return;
+	last = now;
+	if (block_count(now, &clients, &nets) == 0)
+		ctrs_set_blocked(clients, nets);
+}
+
 /* A new store file leaves the workers on the old one: they are replaced. */
 static void
 store_tick(time_t now, int force)
@@ -623,7 +645,8 @@ store_tick(time_t now, int force)
 	if (!broken && !force && now - last < STORE_SYNC_EVERY)
 		return;
 	last = now;
-	if (!store_maintain(cf->state_db, cf->state_db_size, broken))
+	if (!store_maintain(cf->state_db, cf->state_db_size, broken,
+	    count_blocks))
 		return;
 	limits_store_renewed();
 	if (!stopping && drain_workers() > 0) {
@@ -937,6 +960,7 @@ parent_run(struct conf *conf, const char *conf_path)
 	if (limits_init(MAX_CHILDREN, cf->max_sessions) == -1)
 		fatal("shared session counters");
 	(void)zstats_create(cf->spool);	/* without it: no figures, logged */
+	(void)ctrs_create(cf->spool);
 	maps_check(1);
 	spool_check();
 	write_pidfile();
@@ -958,6 +982,7 @@ parent_run(struct conf *conf, const char *conf_path)
 			maps_check(0);
 			spool_check();
 			zstats_log(now, 0);
+			ctrs_tick(now);
 			store_tick(now, 0);
 		}
 	}

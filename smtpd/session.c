@@ -22,6 +22,7 @@
 #include "../dnsbl/sender.h"
 #include "../greylist/blocks.h"
 #include "../greylist/rates.h"
+#include "../metrics/counters.h"
 #include "check.h"
 #include "limits.h"
 #include "log.h"
@@ -332,6 +333,8 @@ session_start(struct session *s)
 	kv_str(&k, "ip", s->ip);
 	kv_uint(&k, "port", s->port);
 	kv_emit(&k);
+	ctr_add(CTR_CONNECTIONS, 1);
+	ctr_add(CTR_SESSIONS, 1);
 
 	check_client(s, &v);
 	if (v.kind == V_OK)
@@ -384,6 +387,7 @@ session_log_reject(struct session *s, const char *stage,
 {
 	log_decision(s, v->kind == V_TEMPFAIL ? "defer" : "reject", stage, v,
 	    rcpt);
+	ctr_refusal(v->cls, stage);
 }
 
 /* dns_action = log: what would have been refused, and nothing else. */
@@ -740,6 +744,8 @@ session_commit_ok(struct session *s, const char *qid)
 	s->confirm_sent = 0;
 	s->confirm_wait = 0;
 	s->nmsgs++;
+	ctr_add(CTR_MESSAGES, 1);
+	ctr_add(CTR_RECIPIENTS, s->tx->nrcpt);
 	kv_begin(&k, "accept");
 	commit_end(s, &k, NULL);
 }
@@ -759,6 +765,7 @@ session_commit_refused(struct session *s, int code, const char *enh,
 	kv_begin(&k, code >= 500 ? "reject" : "defer");
 	kv_str(&k, "stage", "data");
 	kv_str(&k, "class", cls[0] != '\0' ? cls : "queue");
+	ctr_refusal(cls[0] != '\0' ? cls : "queue", "data");
 	kv_int(&k, "code", code);
 	if (block > 0)
 		block_for((struct sockaddr *)&s->peer, block, cls);

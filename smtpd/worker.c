@@ -28,6 +28,7 @@
 #include "../dnsbl/client.h"
 #include "../dnsbl/resolver.h"
 #include "../dnsbl/zonestats.h"
+#include "../metrics/counters.h"
 #include "../greylist/blocks.h"
 #include "../greylist/greylist.h"
 #include "../greylist/store.h"
@@ -79,6 +80,7 @@ worker_link(struct session *s)
 		wk->sessions->prev = s;
 	wk->sessions = s;
 	wk->nsessions++;
+	ctr_set(CTR_SESSIONS_OPEN, wk->nsessions);
 }
 
 /* Called by session_close: out of the lists, freed after this turn. */
@@ -99,6 +101,7 @@ worker_forget(struct session *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	wk->nsessions--;
+	ctr_set(CTR_SESSIONS_OPEN, wk->nsessions);
 	if (s->kicked) {		/* a freed session must not stay queued */
 		for (pp = &wk->kick; *pp != NULL; pp = &(*pp)->kick_next)
 			if (*pp == s) {
@@ -379,6 +382,8 @@ refuse_begin(struct kv *k, const char *ip, const char *cls)
 	kv_str(k, "stage", "connect");
 	kv_str(k, "class", cls);
 	kv_str(k, "ip", ip);
+	ctr_add(CTR_CONNECTIONS, 1);
+	ctr_refusal(cls, "connect");
 }
 
 static void
@@ -747,6 +752,7 @@ worker_setup(const struct conf *conf, unsigned slot, int parent_sock,
 	log_setproc("smtp");
 	limits_set_slot(slot, conf->rate_net6);
 	zstats_worker(slot, conf);
+	ctrs_attach(slot);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGINT, SIG_IGN);

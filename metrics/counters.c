@@ -1,0 +1,275 @@
+/*
+ * counters: the writers' side of the shared figures (see counters.h):
+ * the parent creates the file, retires dead children's slots and takes
+ * the minute points; a worker or the queue counts in its own slot.
+ */
+#include <sys/mman.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../conf/conf.h"
+#include "../dnsbl/zonestats.h"
+#include "../smtpd/log.h"
+#include "counters.h"
+
+static struct ctr_file *cf_;		/* the parent's map */
+static struct ctr_slot *mine;		/* a writer's slot */
+static time_t last_point;
+
+int
+ctrs_path(const char *spool, char *out, size_t outsize)
+{
+	int n = snprintf(out, outsize, "%s/%s", spool, CTRS_FILE);
+
+	return n < 0 || (size_t)n >= outsize ? -1 : 0;
+}
+
+int
+ctrs_create(const char *spool)
+{
+	char path[CONF_PATH_MAX + 32];
+	void *p;
+	int fd;
+
+	if (ctrs_path(spool, path, sizeof(path)) == -1)
+		return -1;
+	(void)unlink(path);		/* a reader of the old one keeps it */
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd == -1 || ftruncate(fd, sizeof(struct ctr_file)) == -1) {
+		log_warn("live counters: %s", path);
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	p = mmap(NULL, sizeof(struct ctr_file), PROT_READ | PROT_WRITE,
+	    MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		log_warn("live counters: mmap %s", path);
+		return -1;
+	}
+	cf_ = p;
+	memcpy(cf_->magic, "moatct1", 8);
+	cf_->parent_pid = (int32_t)getpid();
+	cf_->started = time(NULL);
+	ctrs_tick(cf_->started);	/* the zero point */
+	return 0;
+}
+
+/* ---- the parent ---- */
+
+static void
+write_begin(void)
+{
+	__atomic_store_n(&cf_->seq, cf_->seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static void
+write_end(void)
+{
+	__atomic_store_n(&cf_->seq, cf_->seq + 1, __ATOMIC_RELEASE);
+}
+
+/* The parent's index of a pair, named on first sight; -1 when full. */
+static int
+name_index(const struct ctr_pair *p)
+{
+	uint32_t i;
+
+	for (i = 0; i < cf_->nnames; i++)
+		if (strncmp(cf_->name[i].cls, p->cls, CTRS_CLASS_MAX) == 0 &&
+		    strncmp(cf_->name[i].stage, p->stage, CTRS_STAGE_MAX) == 0)
+			return (int)i;
+	if (cf_->nnames == CTRS_REFUSALS)
+		return -1;
+	(void)snprintf(cf_->name[i].cls, CTRS_CLASS_MAX, "%.*s",
+	    CTRS_CLASS_MAX - 1, p->cls);
+	(void)snprintf(cf_->name[i].stage, CTRS_STAGE_MAX, "%.*s",
+	    CTRS_STAGE_MAX - 1, p->stage);
+	cf_->nnames++;
+	return (int)i;
+}
+
+/* Add a slot's counters and pairs to v and ref (by the parent's names). */
+static void
+add_slot(const struct ctr_slot *sl, uint64_t *v, uint64_t *ref)
+{
+	uint32_t i, n = sl->nref;
+	int k;
+
+	for (i = 0; i < CTR_COUNTERS; i++)
+		v[i] += sl->v[i];
+	for (i = 0; i < n && i < CTRS_SLOT_REFUSALS; i++)
+		if ((k = name_index(&sl->ref[i].p)) != -1)
+			ref[k] += sl->ref[i].n;
+}
+
+void
+ctrs_retire(unsigned slot)
+{
+	struct ctr_slot *sl;
+
+	if (cf_ == NULL || slot >= CTRS_SLOTS)
+		return;
+	sl = &cf_->slot[slot];
+	write_begin();
+	if (sl->pid != 0)
+		add_slot(sl, cf_->retired, cf_->retired_ref);
+	memset(sl, 0, sizeof(*sl));
+	write_end();
+}
+
+static int
+zone_index(const char *name)
+{
+	uint32_t i;
+
+	for (i = 0; i < cf_->nzones; i++)
+		if (strncmp(cf_->zone_name[i], name, CTRS_ZONE_MAX) == 0)
+			return (int)i;
+	if (cf_->nzones == CTRS_ZONES)
+		return -1;
+	(void)snprintf(cf_->zone_name[i], CTRS_ZONE_MAX, "%.*s",
+	    CTRS_ZONE_MAX - 1, name);
+	cf_->nzones++;
+	return (int)i;
+}
+
+static void
+point_zones(struct ctr_point *pt)
+{
+	static struct zsum sums[CTRS_ZONES];
+	const struct zstats *zs = zstats_shared();
+	size_t i, n;
+	int k;
+
+	if (zs == NULL)
+		return;
+	n = zstats_sum(zs, sums, CTRS_ZONES);
+	for (i = 0; i < n; i++) {
+		if ((k = zone_index(sums[i].name)) == -1)
+			continue;
+		pt->zone[k].queries = sums[i].t.queries;
+		pt->zone[k].listed = sums[i].t.listed;
+		pt->zone[k].errors = sums[i].t.errors;
+	}
+}
+
+/* The totals as they are now, into the ring's next point. */
+static void
+take_point(time_t now)
+{
+	struct ctr_point *pt = &cf_->ring[cf_->ring_next % CTRS_RING];
+	unsigned s;
+
+	write_begin();
+	memset(pt, 0, sizeof(*pt));
+	memcpy(pt->v, cf_->retired, sizeof(pt->v));
+	memcpy(pt->ref, cf_->retired_ref, sizeof(pt->ref));
+	for (s = 0; s < CTRS_SLOTS; s++)
+		if (__atomic_load_n(&cf_->slot[s].pid, __ATOMIC_ACQUIRE) != 0)
+			add_slot(&cf_->slot[s], pt->v, pt->ref);
+	point_zones(pt);
+	pt->at = now;
+	cf_->ring_next = (cf_->ring_next + 1) % CTRS_RING;
+	write_end();
+}
+
+void
+ctrs_tick(time_t now)
+{
+	if (cf_ == NULL || (last_point != 0 && now >= last_point &&
+	    now - last_point < CTRS_POINT_EVERY))
+		return;
+	last_point = now;
+	take_point(now);
+}
+
+void
+ctrs_set_blocked(uint64_t clients, uint64_t nets)
+{
+	if (cf_ == NULL)
+		return;
+	__atomic_store_n(&cf_->blocked_clients, clients, __ATOMIC_RELAXED);
+	__atomic_store_n(&cf_->blocked_nets, nets, __ATOMIC_RELAXED);
+}
+
+/* A child that writes none of it (the metrics listener): let go. */
+void
+ctrs_detach(void)
+{
+	if (cf_ != NULL)
+		(void)munmap(cf_, sizeof(*cf_));
+	cf_ = NULL;
+	mine = NULL;
+}
+
+/* ---- a writer: the only one of its slot ---- */
+
+void
+ctrs_attach(unsigned slot)
+{
+	if (cf_ == NULL || slot >= CTRS_SLOTS)
+		return;
+	mine = &cf_->slot[slot];
+	memset(mine, 0, sizeof(*mine));
+	__atomic_store_n(&mine->pid, (int32_t)getpid(), __ATOMIC_RELEASE);
+}
+
+void
+ctr_add(enum ctr c, uint64_t n)
+{
+	if (mine != NULL && (unsigned)c < CTR_ALL)
+		__atomic_store_n(&mine->v[c], mine->v[c] + n,
+		    __ATOMIC_RELAXED);
+}
+
+void
+ctr_set(enum ctr c, uint64_t v)
+{
+	if (mine != NULL && (unsigned)c < CTR_ALL)
+		__atomic_store_n(&mine->v[c], v, __ATOMIC_RELAXED);
+}
+
+/* The slot's pair for (cls, stage); the last one takes any overflow. */
+static struct ctr_refusal *
+refusal_find(const char *cls, const char *stage)
+{
+	struct ctr_refusal *r;
+	uint32_t i;
+
+	for (i = 0; i < mine->nref; i++) {
+		r = &mine->ref[i];
+		/* as kept: a class cut short is still one class */
+		if (strncmp(r->p.cls, cls, sizeof(r->p.cls) - 1) == 0 &&
+		    strncmp(r->p.stage, stage, sizeof(r->p.stage) - 1) == 0)
+			return r;
+	}
+	r = &mine->ref[i];
+	if (i == CTRS_SLOT_REFUSALS - 1) {
+		cls = "other";
+		stage = "";
+	} else if (i == CTRS_SLOT_REFUSALS)
+		return &mine->ref[i - 1];
+	(void)snprintf(r->p.cls, sizeof(r->p.cls), "%s", cls);
+	(void)snprintf(r->p.stage, sizeof(r->p.stage), "%s", stage);
+	r->n = 0;
+	__atomic_store_n(&mine->nref, i + 1, __ATOMIC_RELEASE);
+	return r;
+}
+
+void
+ctr_refusal(const char *cls, const char *stage)
+{
+	struct ctr_refusal *r;
+
+	if (mine == NULL)
+		return;
+	r = refusal_find(cls, stage);
+	__atomic_store_n(&r->n, r->n + 1, __ATOMIC_RELAXED);
+	ctr_add(CTR_REFUSED, 1);
+}

@@ -1,0 +1,256 @@
+/*
+ * view: the readers' side of the shared figures (see counters.h): the
+ * slots added up, the dead children's counts, the hour from the ring.
+ */
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../conf/conf.h"
+#include "../dnsbl/zonestats.h"
+#include "counters.h"
+
+#define READ_TRIES	1000
+
+const struct ctr_file *
+ctrs_open(const char *spool)
+{
+	char path[CONF_PATH_MAX + 32];
+	struct stat st;
+	void *p;
+	int fd;
+
+	if (ctrs_path(spool, path, sizeof(path)) == -1) {
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return NULL;
+	if (fstat(fd, &st) == -1 || st.st_size != sizeof(struct ctr_file)) {
+		close(fd);
+		errno = EINVAL;
+		return NULL;
+	}
+	p = mmap(NULL, sizeof(struct ctr_file), PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return NULL;
+	if (memcmp(((const struct ctr_file *)p)->magic, "moatct1", 8) != 0) {
+		munmap(p, sizeof(struct ctr_file));
+		errno = EINVAL;
+		return NULL;
+	}
+	return p;
+}
+
+static uint64_t
+load(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+/*
+ * A name as a view keeps it: at most size - 1 bytes, and only printable
+ * ASCII without quotes or backslashes, so every format may print it as
+ * it is (a worker wrote it; a class never holds anything else).
+ */
+static void
+clean_copy(char *dst, const char *src, size_t size)
+{
+	size_t i;
+
+	for (i = 0; i < size - 1 && src[i] != '\0'; i++)
+		dst[i] = src[i] < 0x21 || src[i] > 0x7e || src[i] == '"' ||
+		    src[i] == '\\' ? '?' : src[i];
+	dst[i] = '\0';
+}
+
+/* The view's row for a pair, made on first sight. */
+static struct ctr_view_ref *
+view_ref(struct ctr_view *v, const struct ctr_pair *raw)
+{
+	struct ctr_view_ref *r;
+	struct ctr_pair p;
+	size_t i;
+
+	clean_copy(p.cls, raw->cls, sizeof(p.cls));
+	clean_copy(p.stage, raw->stage, sizeof(p.stage));
+	for (i = 0; i < v->nref; i++) {
+		r = &v->ref[i];
+		if (strcmp(r->p.cls, p.cls) == 0 &&
+		    strcmp(r->p.stage, p.stage) == 0)
+			return r;
+	}
+	if (v->nref == sizeof(v->ref) / sizeof(v->ref[0]))
+		return NULL;
+	r = &v->ref[v->nref++];
+	memset(r, 0, sizeof(*r));
+	r->p = p;
+	return r;
+}
+
+/* Now: what the dead counted, and every live slot. */
+static void
+view_now(const struct ctr_file *f, struct ctr_view *v)
+{
+	const struct ctr_slot *sl;
+	struct ctr_view_ref *r;
+	uint32_t i, n, s;
+
+	for (i = 0; i < CTR_COUNTERS; i++)
+		v->v[i] = load(&f->retired[i]);
+	n = __atomic_load_n(&f->nnames, __ATOMIC_ACQUIRE);
+	for (i = 0; i < n && i < CTRS_REFUSALS; i++)
+		if ((r = view_ref(v, &f->name[i])) != NULL)
+			r->total += load(&f->retired_ref[i]);
+	for (s = 0; s < CTRS_SLOTS; s++) {
+		sl = &f->slot[s];
+		if (__atomic_load_n(&sl->pid, __ATOMIC_ACQUIRE) == 0)
+			continue;
+		for (i = 0; i < CTR_ALL; i++)
+			v->v[i] += load(&sl->v[i]);
+		n = __atomic_load_n(&sl->nref, __ATOMIC_ACQUIRE);
+		for (i = 0; i < n && i < CTRS_SLOT_REFUSALS; i++)
+			if ((r = view_ref(v, &sl->ref[i].p)) != NULL)
+				r->total += load(&sl->ref[i].n);
+	}
+	v->blocked_clients = load(&f->blocked_clients);
+	v->blocked_nets = load(&f->blocked_nets);
+}
+
+/*
+ * The point the hour is counted from: the newest one at least an hour
+ * old, or, when moatd is younger than that, the oldest (its start).
+ */
+static const struct ctr_point *
+hour_point(const struct ctr_file *f, int64_t now)
+{
+	const struct ctr_point *best = NULL, *oldest = NULL, *p;
+	size_t i;
+
+	for (i = 0; i < CTRS_RING; i++) {
+		p = &f->ring[i];
+		if (p->at == 0)
+			continue;
+		if (oldest == NULL || p->at < oldest->at)
+			oldest = p;
+		if (p->at <= now - CTRS_HOUR && (best == NULL ||
+		    p->at > best->at))
+			best = p;
+	}
+	return best != NULL ? best : oldest;
+}
+
+static uint64_t
+grown(uint64_t now, uint64_t then)
+{
+	return now >= then ? now - then : now;
+}
+
+static void
+view_hour(const struct ctr_file *f, struct ctr_view *v)
+{
+	const struct ctr_point *pt = hour_point(f, v->now);
+	struct ctr_view_ref *r;
+	uint32_t i, n;
+
+	v->hour_from = pt != NULL ? pt->at : v->started;
+	for (i = 0; i < CTR_COUNTERS; i++)
+		v->hour[i] = grown(v->v[i], pt != NULL ? pt->v[i] : 0);
+	for (i = 0; i < v->nref; i++)
+		v->ref[i].hour = v->ref[i].total;
+	n = __atomic_load_n(&f->nnames, __ATOMIC_ACQUIRE);
+	for (i = 0; pt != NULL && i < n && i < CTRS_REFUSALS; i++)
+		if ((r = view_ref(v, &f->name[i])) != NULL)
+			r->hour = grown(r->total, pt->ref[i]);
+}
+
+static const struct ctr_zone *
+zone_then(const struct ctr_file *f, const struct ctr_point *pt,
+    const char *name)
+{
+	uint32_t i, n = __atomic_load_n(&f->nzones, __ATOMIC_ACQUIRE);
+
+	for (i = 0; pt != NULL && i < n && i < CTRS_ZONES; i++)
+		if (strncmp(f->zone_name[i], name, CTRS_ZONE_MAX - 1) == 0)
+			return &pt->zone[i];
+	return NULL;
+}
+
+/* The view's row for a zone: two raw names may clean to one. */
+static struct ctr_view_zone *
+view_zone(struct ctr_view *v, const char *raw)
+{
+	char name[CTRS_ZONE_MAX];
+	struct ctr_view_zone *z;
+	size_t i;
+
+	clean_copy(name, raw, sizeof(name));
+	for (i = 0; i < v->nzones; i++)
+		if (strcmp(v->zone[i].name, name) == 0)
+			return &v->zone[i];
+	z = &v->zone[v->nzones++];
+	memset(z, 0, sizeof(*z));
+	memcpy(z->name, name, sizeof(name));
+	return z;
+}
+
+static void
+view_zones(const struct ctr_file *f, const struct zstats *zs,
+    struct ctr_view *v)
+{
+	static struct zsum sums[CTRS_ZONES];
+	static const struct ctr_zone none;
+	const struct ctr_point *pt = hour_point(f, v->now);
+	const struct ctr_zone *then;
+	struct ctr_view_zone *z;
+	size_t i, n;
+
+	v->nzones = 0;
+	if (zs == NULL)
+		return;
+	n = zstats_sum(zs, sums, CTRS_ZONES);
+	for (i = 0; i < n && i < CTRS_ZONES; i++) {
+		z = view_zone(v, sums[i].name);
+		z->queries += sums[i].t.queries;
+		z->listed += sums[i].t.listed;
+		z->errors += sums[i].t.errors;
+		z->workers += sums[i].workers;
+		z->disabled_in += sums[i].disabled_in;
+		if ((then = zone_then(f, pt, sums[i].name)) == NULL)
+			then = &none;
+		z->hour_queries += grown(sums[i].t.queries, then->queries);
+		z->hour_listed += grown(sums[i].t.listed, then->listed);
+		z->hour_errors += grown(sums[i].t.errors, then->errors);
+	}
+}
+
+int
+ctrs_view(const struct ctr_file *f, const struct zstats *zs, time_t now,
+    struct ctr_view *v)
+{
+	uint32_t seq;
+	int tries;
+
+	for (tries = 0; tries < READ_TRIES; tries++) {
+		seq = __atomic_load_n(&f->seq, __ATOMIC_ACQUIRE);
+		if (seq & 1)
+			continue;
+		memset(v, 0, sizeof(*v));
+		v->now = now;
+		v->started = f->started;
+		v->parent_pid = f->parent_pid;
+		view_now(f, v);
+		view_hour(f, v);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&f->seq, __ATOMIC_RELAXED) != seq)
+			continue;
+		view_zones(f, zs, v);
+		return 0;
+	}
+	return -1;
+}
