@@ -17,7 +17,7 @@ OBJ	 = $(LIBSRC:%.c=obj/%.o)
 SANOBJ	 = $(LIBSRC:%.c=obj-san/%.o)
 UNITBIN	 = $(UNITSRC:tests/unit/%.c=obj-san/tests/%)
 
-.PHONY: all deps run check unit integration san bench bench-dns bench-storm bench-lmtp bench-filter bench-report fuzz clean
+.PHONY: all deps run check unit integration san bench bench-dns bench-storm bench-lmtp bench-filter bench-report bench-counters fuzz clean
 all: moatd moatctl
 
 obj/%.o: %.c
@@ -86,6 +86,9 @@ bench-filter: all
 
 bench-report: all
 	@sh bench/report.sh
+
+bench-counters: all
+	@sh bench/counters.sh
 
 fuzz:
 	@$(MAKE) --no-print-directory -C tests/fuzz

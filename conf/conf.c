@@ -58,6 +58,7 @@ enum conf_type {
 	CT_RATE,	/* N/PERIOD, or 0 */
 	CT_FILTER,	/* repeatable: NAME PATH [ARG...] */
 	CT_TARGET,	/* a delivery target: maildir:PATH or lmtp:... */
+	CT_ADDR,	/* one address to listen on, or "" */
 };
 
 struct conf_enum {
@@ -151,6 +152,7 @@ static const struct conf_key conf_keys[] = {
 	{ "mail_root",		CT_PATH,	F(mail_root),	"/var/vmail", 0, 0, NULL },
 	{ "pidfile",		CT_PATH,	F(pidfile),	"/run/moatd.pid", 0, 0, NULL },
 	{ "control_socket",	CT_PATH,	F(control_socket), "/run/moatd.sock", 0, 0, NULL },
+	{ "metrics_listen",	CT_ADDR,	F(metrics_listen), "", 0, 0, NULL },
 
 	{ "domains",		CT_PATH,	F(maps[MAP_DOMAINS]),	 "", 0, 0, NULL },
 	{ "recipients",		CT_PATH,	F(maps[MAP_RECIPIENTS]), "", 0, 0, NULL },
@@ -557,6 +559,13 @@ conf_set(struct conf *c, const struct conf_key *k, const char *val,
 		return set_enum(c, k, val, msg, msgsize);
 	case CT_LISTEN:
 		return set_listen(c, val, msg, msgsize);
+	case CT_ADDR:
+		if (conf_parse_metrics_listen(val, (void *)field) == -1) {
+			(void)snprintf(msg, msgsize, "bad address \"%s\" "
+			    "(expected PORT, IPV4:PORT or [IPV6]:PORT)", val);
+			return -1;
+		}
+		return 0;
 	case CT_RESOLVER:
 		return set_resolver(c, val, msg, msgsize);
 	case CT_DNSBL:
@@ -945,6 +954,13 @@ print_key(const struct conf *c, const struct conf_key *k, FILE *fp)
 		for (i = 0; i < c->nlisten; i++)
 			fprintf(fp, "%s = %s\n", k->name, c->listen[i].text);
 		return;
+	case CT_ADDR: {
+		const struct listen_addr *la = (const void *)field;
+
+		fprintf(fp, "%s =%s%s\n", k->name, la->sslen ? " " : "",
+		    la->text);
+		return;
+	}
 	case CT_RESOLVER:
 		for (i = 0; i < c->nresolver; i++)
 			fprintf(fp, "%s = %s\n", k->name, c->resolver[i].text);

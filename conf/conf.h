@@ -88,6 +88,7 @@ struct conf {
 	char	hostname[CONF_NAME_MAX];	/* our name: banner, Received */
 	struct listen_addr listen[CONF_LISTEN_MAX];
 	size_t	nlisten;
+	struct listen_addr metrics_listen;	/* sslen 0: none */
 	unsigned workers;			/* 0: number of CPUs */
 
 	char	user[64];			/* smtp workers */
@@ -209,6 +210,9 @@ int	conf_parse_bool(const char *, int *);		/* yes/no/on/off/true/false/1/0 */
  * or -1.  out must have room for 2.
  */
 int	conf_parse_listen(const char *, struct listen_addr *out);
+/* metrics_listen: "" (none), PORT (on 127.0.0.1), or one ADDR:PORT.
+ * 0 or -1. */
+int	conf_parse_metrics_listen(const char *, struct listen_addr *out);
 /* conf_dns.c: "ZONE[=CODES][*WEIGHT] [TEXT]"; 0, or -1 with msg. */
 int	conf_parse_zone(const char *, enum dns_zone_kind, struct dns_zone *,
 	    char *msg, size_t msgsize);

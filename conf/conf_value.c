@@ -232,6 +232,28 @@ conf_parse_listen(const char *s, struct listen_addr *out)
 	return 1;
 }
 
+int
+conf_parse_metrics_listen(const char *s, struct listen_addr *out)
+{
+	struct in_addr lo = { .s_addr = htonl(INADDR_LOOPBACK) };
+	struct listen_addr la[2];
+	unsigned port;
+
+	memset(out, 0, sizeof(*out));
+	if (*s == '\0')
+		return 0;
+	if (strspn(s, "0123456789") == strlen(s)) {
+		if (parse_port(s, &port) == -1)
+			return -1;
+		listen_set4(out, &lo, port);
+		return 0;
+	}
+	if (conf_parse_listen(s, la) != 1)
+		return -1;
+	*out = la[0];
+	return 0;
+}
+
 /* ---- string checks ---- */
 
 /* A domain name, as the SMTP side judges one (no trailing dot). */

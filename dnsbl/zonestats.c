@@ -157,6 +157,15 @@ zstats_shared(void)
 }
 
 void
+zstats_detach(void)
+{
+	if (zs != NULL)
+		(void)munmap(zs, sizeof(*zs));
+	zs = NULL;
+	mine = NULL;
+}
+
+void
 zstats_log(time_t now, int force)
 {
 	const struct zsum *o;

@@ -67,6 +67,7 @@ struct zsum {
 int	zstats_create(const char *spool);
 void	zstats_clear_slot(unsigned slot);		/* parent */
 const struct zstats *zstats_shared(void);		/* parent: its map */
+void	zstats_detach(void);	/* a child that writes none of it */
 /* Every ZSTATS_LOG_INTERVAL, and at stop (force): one `dnsbl-stats`
  * line a zone, with what it did in the period. */
 void	zstats_log(time_t now, int force);		/* parent */

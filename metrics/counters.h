@@ -12,7 +12,8 @@
  *     so a restart loses nothing from the totals;
  *   - a ring of minute points (the totals as they were), from which a
  *     reader takes the last hour;
- *   - the block list's size, counted in the state store once a minute.
+ *   - the block list's size, counted in the state store each time the
+ *     parent syncs it (every 10 seconds).
  * The parent's writes are framed by a sequence number (odd while it
  * writes); a reader that sees it change reads again, so a total never
  * counts a dead child twice.

@@ -35,6 +35,7 @@ static struct wslot	*wslots;
 static struct ipslot	*tables;	/* nslots * tsize */
 static unsigned		 nslots_, tsize, myslot;
 static unsigned		 net6 = 128;	/* one IPv6 client: its prefix */
+static size_t		 map_size;
 
 int
 limits_init(unsigned nslots, unsigned max_sessions)
@@ -53,6 +54,7 @@ limits_init(unsigned nslots, unsigned max_sessions)
 		flags = NULL;
 		return -1;
 	}
+	map_size = size;
 	/* one ipslot's room keeps what follows aligned */
 	wslots = (struct wslot *)((struct ipslot *)flags + 1);
 	tables = (struct ipslot *)(wslots + LIMITS_MAX_WORKERS);
@@ -63,6 +65,17 @@ static struct ipslot *
 slot_table(unsigned slot)
 {
 	return tables + (size_t)slot * tsize;
+}
+
+void
+limits_detach(void)
+{
+	if (flags != NULL)
+		(void)munmap(flags, map_size);
+	flags = NULL;
+	wslots = NULL;
+	tables = NULL;
+	nslots_ = 0;
 }
 
 void

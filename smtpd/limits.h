@@ -22,6 +22,7 @@
 
 int	limits_init(unsigned nslots, unsigned max_sessions);	/* parent */
 void	limits_clear_slot(unsigned slot);			/* parent */
+void	limits_detach(void);	/* a child that has no part in them */
 /* A worker: its slot, and the prefix one IPv6 client is counted by. */
 void	limits_set_slot(unsigned slot, unsigned net6_bits);
 

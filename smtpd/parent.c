@@ -27,6 +27,7 @@
 #include "../conf/map.h"
 #include "../filters/filterd.h"
 #include "../metrics/counters.h"
+#include "../metrics/stats.h"
 #include "../queue/queue.h"
 #include "control.h"
 #include "frame.h"
@@ -40,7 +41,8 @@
 #define RESPAWN_MAX	30		/* seconds of back-off at most */
 #define QUICK_DEATH	10		/* a child that died this young */
 
-enum child_kind { CHILD_NONE, CHILD_WORKER, CHILD_QUEUE, CHILD_FILTER };
+enum child_kind { CHILD_NONE, CHILD_WORKER, CHILD_QUEUE, CHILD_FILTER,
+	CHILD_METRICS };
 
 struct child {
 	enum child_kind	kind;
@@ -67,8 +69,9 @@ static const char	*cf_path;
 static struct priv_id	 smtp_id, queue_id, filter_id;
 static int		 listen_fds[CONF_LISTEN_MAX * 2];
 static size_t		 nlisten;
-/* [0] the queue, [1..MAX_CHILDREN] the workers, then filterd */
-static struct child	 children[MAX_CHILDREN + 2];
+static int		 metrics_fd = -1;	/* metrics_listen */
+/* [0] the queue, [1..MAX_CHILDREN] the workers, filterd, metricsd */
+static struct child	 children[MAX_CHILDREN + 3];
 static struct mapstate	 mapstate[MAP_COUNT];
 static int		 sigfd, stopping;
 static time_t		 stop_deadline;
@@ -77,7 +80,8 @@ static int		 store_due;	/* a worker died: maintain the store */
 
 #define QUEUE	(&children[0])
 #define FILTERD	(&children[MAX_CHILDREN + 1])
-#define NCHILDREN (MAX_CHILDREN + 2)
+#define METRICSD (&children[MAX_CHILDREN + 2])
+#define NCHILDREN (MAX_CHILDREN + 3)
 
 /* ---- set-up ---- */
 
@@ -185,6 +189,8 @@ child_close_others(const struct child *self, int keep_listeners)
 	if (!keep_listeners)
 		for (i = 0; i < nlisten; i++)
 			close(listen_fds[i]);
+	if (self != METRICSD && metrics_fd != -1)
+		close(metrics_fd);
 	close(sigfd);
 	control_close();
 }
@@ -341,6 +347,32 @@ start_queue(void)
 	start_filterd();
 }
 
+/* The metrics listener: read-only figures, nothing else (metricsd.c). */
+static void
+start_metricsd(void)
+{
+	struct child *c = METRICSD;
+	int r;
+
+	if (metrics_fd == -1 || c->pid != 0)
+		return;
+	c->kind = CHILD_METRICS;
+	if ((r = child_fork(c)) == -1) {
+		c->respawn_at = time(NULL) + 1;
+		return;
+	}
+	if (r == 0) {
+		child_close_others(c, 0);
+		child_signals_default();
+		signal(SIGINT, SIG_IGN);
+		signal(SIGHUP, SIG_IGN);
+		signal(SIGUSR1, SIG_IGN);
+		metricsd_main(cf, metrics_fd, c->sock, &smtp_id);
+	}
+	log_info("start", "metrics pid=%ld on %s", (long)c->pid,
+	    cf->metrics_listen.text);
+}
+
 static struct child *
 free_worker_slot(void)
 {
@@ -412,7 +444,8 @@ child_reaped(struct child *c, int status)
 
 	kv_begin(&k, "child-exit");
 	kv_str(&k, "proc", c->kind == CHILD_QUEUE ? "queue" :
-	    c->kind == CHILD_FILTER ? "filter" : "smtp");
+	    c->kind == CHILD_FILTER ? "filter" :
+	    c->kind == CHILD_METRICS ? "metrics" : "smtp");
 	kv_int(&k, "pid", c->pid);
 	if (WIFSIGNALED(status))
 		kv_int(&k, "signal", WTERMSIG(status));
@@ -477,6 +510,9 @@ respawn_due(time_t now)
 	if (FILTERD->pid == 0 && FILTERD->respawn_at &&
 	    now >= FILTERD->respawn_at)
 		start_filterd();
+	if (METRICSD->pid == 0 && METRICSD->respawn_at &&
+	    now >= METRICSD->respawn_at)
+		start_metricsd();
 	for (i = 1; i <= MAX_CHILDREN; i++) {
 		struct child *c = &children[i];
 
@@ -620,18 +656,13 @@ spool_check(void)
 
 static unsigned	drain_workers(void);
 
-/* For moatctl stats and the metrics listener, once a minute. */
+/* For moatctl stats and the metrics listener, with each sync. */
 static void
 count_blocks(void)
 {
-	static time_t last;
-	time_t now = time(NULL);
 	uint64_t clients, nets;
 
-	if (last != 0 && now - last < CTRS_POINT_EVERY && now >= last)
-		return;
-	last = now;
-	if (block_count(now, &clients, &nets) == 0)
+	if (block_count(time(NULL), &clients, &nets) == 0)
 		ctrs_set_blocked(clients, nets);
 }
 
@@ -739,6 +770,10 @@ reload(void)
 		    "effect at the next restart");
 	fresh.nlisten = cf->nlisten;
 	memcpy(fresh.listen, cf->listen, sizeof(fresh.listen));
+	if (strcmp(fresh.metrics_listen.text, cf->metrics_listen.text) != 0)
+		log_warnx("reload: metrics_listen changed; it takes effect at "
+		    "the next restart");
+	fresh.metrics_listen = cf->metrics_listen;
 	keep_filter_settings(&fresh);
 	/* the old generation finishes its sessions with the old settings */
 	cf = malloc(sizeof(*cf));
@@ -802,6 +837,8 @@ stop_step(time_t now)
 	}
 	if (QUEUE->pid != 0 || FILTERD->pid != 0)	/* it ends with the queue */
 		return;
+	if (METRICSD->pid != 0)
+		kill(METRICSD->pid, SIGTERM);
 	if (cf->pidfile[0] != '\0')
 		unlink(cf->pidfile);
 	control_unlink();
@@ -956,6 +993,9 @@ parent_run(struct conf *conf, const char *conf_path)
 	setup_signals();
 	prepare_dirs();
 	bind_all();
+	if (cf->metrics_listen.sslen != 0 &&
+	    (metrics_fd = bind_one(&cf->metrics_listen)) != -1)
+		log_info("listen", "metrics on %s", cf->metrics_listen.text);
 	control_listen(cf);
 	if (limits_init(MAX_CHILDREN, cf->max_sessions) == -1)
 		fatal("shared session counters");
@@ -967,6 +1007,7 @@ parent_run(struct conf *conf, const char *conf_path)
 	store_tick(time(NULL), 1);	/* a broken store is mended first */
 	start_queue();
 	start_workers();
+	start_metricsd();
 	log_info("start", "moatd ready: %s", cf->hostname);
 	for (;;) {
 		parent_poll();
