@@ -143,3 +143,32 @@ moat_launch() {
 	MOAT_PID=$!
 	port_wait "$MOAT_PORT" 10 && kill -0 "$MOAT_PID" 2>/dev/null
 }
+
+# ab_compare VAR SCENARIO FIELD UNIT: the SCENARIO of bench/run.sh against
+# moatd with VAR=1 and with VAR=0, alternating, ROUNDS times (default 3):
+# each run's figure (the FIELDth word of the scenario's results row),
+# then the mean of each and their ratio.  1 when a run fails.
+ab_compare() {
+	var=$1 sc=$2 field=$3 unit=$4
+	figures=""
+	i=1
+	while [ $i -le "${ROUNDS:-3}" ]; do
+		for v in 1 0; do
+			r=$(env "$var=$v" SERVERS=moat SCENARIOS="$sc" \
+			    sh bench/run.sh 2>/dev/null |
+			    awk -v s="$sc" -v f="$field" \
+			    '$1 == s { print $f; exit }')
+			[ -n "$r" ] || { log "run $var=$v failed"; return 1; }
+			echo "$var=$v  $r $unit"
+			figures="$figures $v:$r"
+		done
+		i=$((i + 1))
+	done
+	printf '%s\n' $figures | awk -F: -v var="$var" -v unit="$unit" '
+		{ sum[$1] += $2; n[$1]++ }
+		END {
+			a = sum[0] / n[0]; b = sum[1] / n[1]
+			printf "mean %s=0 %.1f, %s=1 %.1f %s: %.3f of it\n",
+			    var, a, var, b, unit, b / a
+		}'
+}

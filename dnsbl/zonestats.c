@@ -2,10 +2,7 @@
  * zonestats: the shared per-zone figures (see zonestats.h).
  */
 #include <sys/mman.h>
-#include <sys/stat.h>
 
-#include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +10,7 @@
 #include <unistd.h>
 
 #include "../smtpd/log.h"
+#include "../smtpd/sharedfile.h"
 #include "zonestats.h"
 
 static struct zstats *zs;
@@ -27,39 +25,12 @@ static struct zsum period[CONF_ZONE_MAX * 2];
 static size_t nperiod;
 static time_t period_start;
 
-static int
-stats_path(const char *spool, char *out, size_t outsize)
-{
-	int n = snprintf(out, outsize, "%s/%s", spool, ZSTATS_FILE);
-
-	return n < 0 || (size_t)n >= outsize ? -1 : 0;
-}
-
 int
 zstats_create(const char *spool)
 {
-	char path[CONF_PATH_MAX + 32];
-	void *p;
-	int fd;
-
-	if (stats_path(spool, path, sizeof(path)) == -1)
+	if ((zs = sharedfile_create(spool, ZSTATS_FILE, sizeof(*zs),
+	    "DNS list figures")) == NULL)
 		return -1;
-	(void)unlink(path);		/* a reader of the old one keeps it */
-	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd == -1 || ftruncate(fd, sizeof(struct zstats)) == -1) {
-		log_warn("DNS list figures: %s", path);
-		if (fd != -1)
-			close(fd);
-		return -1;
-	}
-	p = mmap(NULL, sizeof(struct zstats), PROT_READ | PROT_WRITE,
-	    MAP_SHARED, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED) {
-		log_warn("DNS list figures: mmap %s", path);
-		return -1;
-	}
-	zs = p;
 	period_start = time(NULL);
 	memcpy(zs->magic, "moatzs2", 8);
 	zs->parent_pid = (int32_t)getpid();
@@ -141,12 +112,11 @@ zstats_clear_slot(unsigned slot)
 	if (zs == NULL || slot >= ZSTATS_SLOTS)
 		return;
 	fold_slot(slot);	/* what a dead worker did still counts */
-	__atomic_store_n(&zs->seq, zs->seq + 1, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_RELEASE);
+	seq_write_begin(&zs->seq);
 	if (zs->slot[slot].pid != 0)
 		retire_slot(&zs->slot[slot]);
 	memset(&zs->slot[slot], 0, sizeof(zs->slot[slot]));
-	__atomic_store_n(&zs->seq, zs->seq + 1, __ATOMIC_RELEASE);
+	seq_write_end(&zs->seq);
 	seen[slot].pid = 0;
 }
 
@@ -244,32 +214,8 @@ zstats_disabled(size_t i, int disabled)
 const struct zstats *
 zstats_open(const char *spool)
 {
-	char path[CONF_PATH_MAX + 32];
-	struct stat st;
-	void *p;
-	int fd;
-
-	if (stats_path(spool, path, sizeof(path)) == -1) {
-		errno = ENAMETOOLONG;
-		return NULL;
-	}
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return NULL;
-	if (fstat(fd, &st) == -1 || st.st_size != sizeof(struct zstats)) {
-		close(fd);
-		errno = EINVAL;
-		return NULL;
-	}
-	p = mmap(NULL, sizeof(struct zstats), PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED)
-		return NULL;
-	if (memcmp(((const struct zstats *)p)->magic, "moatzs2", 8) != 0) {
-		munmap(p, sizeof(struct zstats));
-		errno = EINVAL;
-		return NULL;
-	}
-	return p;
+	return sharedfile_open(spool, ZSTATS_FILE, sizeof(struct zstats),
+	    "moatzs2");
 }
 
 static struct zsum *
@@ -330,18 +276,16 @@ sum_once(const struct zstats *s, struct zsum *out, size_t max)
 size_t
 zstats_sum(const struct zstats *s, struct zsum *out, size_t max)
 {
-	uint32_t seq;
 	size_t n = 0;
+	int64_t seq;
 	int tries;
 
 	/* the parent retires a slot in an instant: read again meanwhile */
-	for (tries = 0; tries < 1000; tries++) {
-		seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
-		if (seq & 1)
+	for (tries = 0; tries < SHAREDFILE_TRIES; tries++) {
+		if ((seq = seq_read_begin(&s->seq)) == -1)
 			continue;
 		n = sum_once(s, out, max);
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == seq)
+		if (seq_read_ok(&s->seq, seq))
 			break;
 	}
 	return n;

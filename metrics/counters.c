@@ -5,14 +5,12 @@
  */
 #include <sys/mman.h>
 
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "../conf/conf.h"
 #include "../dnsbl/zonestats.h"
-#include "../smtpd/log.h"
+#include "../smtpd/sharedfile.h"
 #include "counters.h"
 
 static struct ctr_file *cf_;		/* the parent's map */
@@ -20,39 +18,12 @@ static struct ctr_slot *mine;		/* a writer's slot */
 static time_t last_point;
 
 int
-ctrs_path(const char *spool, char *out, size_t outsize)
-{
-	int n = snprintf(out, outsize, "%s/%s", spool, CTRS_FILE);
-
-	return n < 0 || (size_t)n >= outsize ? -1 : 0;
-}
-
-int
 ctrs_create(const char *spool)
 {
-	char path[CONF_PATH_MAX + 32];
-	void *p;
-	int fd;
-
-	if (ctrs_path(spool, path, sizeof(path)) == -1)
+	if ((cf_ = sharedfile_create(spool, CTRS_FILE, sizeof(*cf_),
+	    "live counters")) == NULL)
 		return -1;
-	(void)unlink(path);		/* a reader of the old one keeps it */
-	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd == -1 || ftruncate(fd, sizeof(struct ctr_file)) == -1) {
-		log_warn("live counters: %s", path);
-		if (fd != -1)
-			close(fd);
-		return -1;
-	}
-	p = mmap(NULL, sizeof(struct ctr_file), PROT_READ | PROT_WRITE,
-	    MAP_SHARED, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED) {
-		log_warn("live counters: mmap %s", path);
-		return -1;
-	}
-	cf_ = p;
-	memcpy(cf_->magic, "moatct1", 8);
+	memcpy(cf_->magic, CTRS_MAGIC, sizeof(cf_->magic));
 	cf_->parent_pid = (int32_t)getpid();
 	cf_->started = time(NULL);
 	ctrs_tick(cf_->started);	/* the zero point */
@@ -60,19 +31,6 @@ ctrs_create(const char *spool)
 }
 
 /* ---- the parent ---- */
-
-static void
-write_begin(void)
-{
-	__atomic_store_n(&cf_->seq, cf_->seq + 1, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-}
-
-static void
-write_end(void)
-{
-	__atomic_store_n(&cf_->seq, cf_->seq + 1, __ATOMIC_RELEASE);
-}
 
 /* The parent's index of a pair, named on first sight; -1 when full. */
 static int
@@ -116,11 +74,11 @@ ctrs_retire(unsigned slot)
 	if (cf_ == NULL || slot >= CTRS_SLOTS)
 		return;
 	sl = &cf_->slot[slot];
-	write_begin();
+	seq_write_begin(&cf_->seq);
 	if (sl->pid != 0)
 		add_slot(sl, cf_->retired, cf_->retired_ref);
 	memset(sl, 0, sizeof(*sl));
-	write_end();
+	seq_write_end(&cf_->seq);
 }
 
 static int
@@ -166,7 +124,7 @@ take_point(time_t now)
 	struct ctr_point *pt = &cf_->ring[cf_->ring_next % CTRS_RING];
 	unsigned s;
 
-	write_begin();
+	seq_write_begin(&cf_->seq);
 	memset(pt, 0, sizeof(*pt));
 	memcpy(pt->v, cf_->retired, sizeof(pt->v));
 	memcpy(pt->ref, cf_->retired_ref, sizeof(pt->ref));
@@ -176,7 +134,7 @@ take_point(time_t now)
 	point_zones(pt);
 	pt->at = now;
 	cf_->ring_next = (cf_->ring_next + 1) % CTRS_RING;
-	write_end();
+	seq_write_end(&cf_->seq);
 }
 
 void

@@ -31,6 +31,7 @@
 #include "../smtpd/limits.h"
 
 #define CTRS_FILE		"moat.stats"
+#define CTRS_MAGIC		"moatct1"
 #define CTRS_QUEUE_SLOT		LIMITS_MAX_WORKERS	/* after the workers */
 #define CTRS_SLOTS		(LIMITS_MAX_WORKERS + 1)
 #define CTRS_CLASS_MAX		128	/* a verdict's class, NUL included */
@@ -95,7 +96,7 @@ struct ctr_point {
 };
 
 struct ctr_file {
-	char		magic[8];		/* "moatct1" */
+	char		magic[8];		/* CTRS_MAGIC */
 	int32_t		parent_pid;
 	uint32_t	seq;			/* odd: the parent writes */
 	int64_t		started;
@@ -110,8 +111,6 @@ struct ctr_file {
 	struct ctr_slot	slot[CTRS_SLOTS];
 };
 
-/* SPOOL/moat.stats into out: 0, or -1 when it does not fit. */
-int	ctrs_path(const char *spool, char *out, size_t outsize);
 /* Parent, before the forks: create the file.  0, or -1 (logged). */
 int	ctrs_create(const char *spool);
 /* Parent: fold a dead child's counts into the totals, free its slot. */

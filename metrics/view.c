@@ -2,49 +2,17 @@
  * view: the readers' side of the shared figures (see counters.h): the
  * slots added up, the dead children's counts, the hour from the ring.
  */
-#include <sys/mman.h>
-#include <sys/stat.h>
-
-#include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "../conf/conf.h"
 #include "../dnsbl/zonestats.h"
+#include "../smtpd/sharedfile.h"
 #include "counters.h"
-
-#define READ_TRIES	1000
 
 const struct ctr_file *
 ctrs_open(const char *spool)
 {
-	char path[CONF_PATH_MAX + 32];
-	struct stat st;
-	void *p;
-	int fd;
-
-	if (ctrs_path(spool, path, sizeof(path)) == -1) {
-		errno = ENAMETOOLONG;
-		return NULL;
-	}
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return NULL;
-	if (fstat(fd, &st) == -1 || st.st_size != sizeof(struct ctr_file)) {
-		close(fd);
-		errno = EINVAL;
-		return NULL;
-	}
-	p = mmap(NULL, sizeof(struct ctr_file), PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED)
-		return NULL;
-	if (memcmp(((const struct ctr_file *)p)->magic, "moatct1", 8) != 0) {
-		munmap(p, sizeof(struct ctr_file));
-		errno = EINVAL;
-		return NULL;
-	}
-	return p;
+	return sharedfile_open(spool, CTRS_FILE, sizeof(struct ctr_file),
+	    CTRS_MAGIC);
 }
 
 static uint64_t
@@ -233,12 +201,11 @@ int
 ctrs_view(const struct ctr_file *f, const struct zstats *zs, time_t now,
     struct ctr_view *v)
 {
-	uint32_t seq;
+	int64_t seq;
 	int tries;
 
-	for (tries = 0; tries < READ_TRIES; tries++) {
-		seq = __atomic_load_n(&f->seq, __ATOMIC_ACQUIRE);
-		if (seq & 1)
+	for (tries = 0; tries < SHAREDFILE_TRIES; tries++) {
+		if ((seq = seq_read_begin(&f->seq)) == -1)
 			continue;
 		memset(v, 0, sizeof(*v));
 		v->now = now;
@@ -246,8 +213,7 @@ ctrs_view(const struct ctr_file *f, const struct zstats *zs, time_t now,
 		v->parent_pid = f->parent_pid;
 		view_now(f, v);
 		view_hour(f, v);
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		if (__atomic_load_n(&f->seq, __ATOMIC_RELAXED) != seq)
+		if (!seq_read_ok(&f->seq, seq))
 			continue;
 		view_zones(f, zs, v);
 		return 0;

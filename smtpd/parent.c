@@ -204,6 +204,17 @@ child_signals_default(void)
 	sigprocmask(SIG_SETMASK, &all, NULL);
 }
 
+/* Ctrl-C reaches the whole process group, and an operator may signal
+ * any moatd: only the parent acts on them. */
+static void
+child_signals_parent_only(void)
+{
+	child_signals_default();
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
+}
+
 static int
 child_fork(struct child *c)
 {
@@ -327,11 +338,7 @@ start_queue(void)
 	}
 	if (r == 0) {
 		child_close_others(c, 0);
-		child_signals_default();
-		/* Ctrl-C reaches the whole process group: only the parent acts */
-		signal(SIGINT, SIG_IGN);
-		signal(SIGHUP, SIG_IGN);
-		signal(SIGUSR1, SIG_IGN);
+		child_signals_parent_only();
 		log_setproc("queue");
 		priv_drop(&queue_id, NULL);
 		queue_main(cf, c->sock, queue_starts == 0);
@@ -363,10 +370,7 @@ start_metricsd(void)
 	}
 	if (r == 0) {
 		child_close_others(c, 0);
-		child_signals_default();
-		signal(SIGINT, SIG_IGN);
-		signal(SIGHUP, SIG_IGN);
-		signal(SIGUSR1, SIG_IGN);
+		child_signals_parent_only();
 		metricsd_main(cf, metrics_fd, c->sock, &smtp_id);
 	}
 	log_info("start", "metrics pid=%ld on %s", (long)c->pid,
