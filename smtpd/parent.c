@@ -221,6 +221,7 @@ child_fork(struct child *c)
 	int sv[2];
 	pid_t pid;
 
+	c->respawn_at = time(NULL) + 1;		/* unless it starts */
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
 		log_warn("socketpair");
 		return -1;
@@ -332,10 +333,8 @@ start_queue(void)
 
 	c->kind = CHILD_QUEUE;
 	ctrs_retire(CTRS_QUEUE_SLOT);
-	if ((r = child_fork(c)) == -1) {
-		c->respawn_at = time(NULL) + 1;
+	if ((r = child_fork(c)) == -1)
 		return;
-	}
 	if (r == 0) {
 		child_close_others(c, 0);
 		child_signals_parent_only();
@@ -364,10 +363,8 @@ start_metricsd(void)
 	if (metrics_fd == -1 || c->pid != 0)
 		return;
 	c->kind = CHILD_METRICS;
-	if ((r = child_fork(c)) == -1) {
-		c->respawn_at = time(NULL) + 1;
+	if ((r = child_fork(c)) == -1)
 		return;
-	}
 	if (r == 0) {
 		child_close_others(c, 0);
 		child_signals_parent_only();
@@ -399,10 +396,8 @@ start_worker(struct child *c)
 	limits_clear_slot(c->slot);
 	zstats_clear_slot(c->slot);
 	ctrs_retire(c->slot);
-	if ((r = child_fork(c)) == -1) {
-		c->respawn_at = time(NULL) + 1;
+	if ((r = child_fork(c)) == -1)
 		return;
-	}
 	if (r == 0) {
 		child_close_others(c, 1);
 		child_signals_default();
