@@ -123,7 +123,8 @@ text_zones(FILE *fp, const struct ctr_view *v, const char *win)
 		fprintf(fp, "  %-28s %9" PRIu64 " %9" PRIu64 " %9" PRIu64
 		    "   %" PRIu64 " %" PRIu64 " %" PRIu64 "%s\n", z->name,
 		    z->queries, z->listed, z->errors, z->hour_queries,
-		    z->hour_listed, z->hour_errors, z->disabled_in ?
+		    z->hour_listed, z->hour_errors, z->workers == 0 ?
+		    "  (asked no more: removed)" : z->disabled_in ?
 		    "  (disabled by its probe)" : "");
 	}
 }

@@ -761,6 +761,8 @@ main(int argc, char *argv[])
 static const char *
 zone_state(const struct zsum *z, char *buf, size_t size)
 {
+	if (z->workers == 0)
+		return "removed";
 	if (z->disabled_in == 0)
 		return "enabled";
 	if (z->disabled_in == z->workers)

@@ -368,3 +368,33 @@ def test_metrics_listen_values():
                            capture_output=True, text=True)
         srv.close()
         assert p.returncode != 0 and "metrics_listen" in p.stderr, (bad, p.stderr)
+
+
+def test_a_zone_a_reload_removed_keeps_its_figures():
+    with DNSServer() as dns:
+        dns.add("2.72.0.127.bl.test", "A", "127.0.0.2")
+        srv = Moat(resolver=f"127.0.0.1:{dns.port}", dnsbl="bl.test",
+                   dnsbl_probe_interval="0", workers="1")
+        try:
+            c, code = rcpt_session(srv, "127.0.72.2", "alice@example.test")
+            assert code == 554
+            c.expect("QUIT", 221)
+            before = {z["zone"]: z for z in stats(srv)["dnsbl"]}["bl.test"]
+            assert before["listed"]["total"] == 1 and before["workers"] == 1
+            (old,) = srv.workers()
+            del srv.conf["dnsbl"]
+            srv.write_conf()
+            srv.signal(signal.SIGHUP)
+            deadline = time.time() + 10
+            while os.path.exists(f"/proc/{old}") and time.time() < deadline:
+                time.sleep(0.05)
+            after = {z["zone"]: z for z in stats(srv)["dnsbl"]}["bl.test"]
+            assert after["workers"] == 0, after
+            assert after["queries"] == before["queries"], (before, after)
+            assert after["listed"]["total"] == 1, after
+            p = subprocess.run([MOATCTL, "-f", srv.conf_path, "dnsbl"],
+                               capture_output=True, text=True, env=srv.env())
+            row = [l.split() for l in p.stdout.splitlines() if l.startswith("bl.test")]
+            assert row and row[0][1] == "removed" and row[0][3] == "1", p.stdout
+        finally:
+            srv.close()
