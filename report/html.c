@@ -223,11 +223,13 @@ clients(FILE *fp, const struct tally *t, unsigned top)
 	size_t i, n;
 
 	fputs("<h2>Top clients</h2>\n<table><tr><th>connections</th>"
-	    "<th>time (s)</th><th>address</th></tr>\n", fp);
+	    "<th>time (s)</th><th>address</th><th>ptr</th></tr>\n", fp);
 	for (i = 0; i < t->nhosts && i < top; i++) {
 		fprintf(fp, "<tr><td>%lu</td><td>%.1f</td><td>",
 		    t->hosts[i].conns, t->hosts[i].time);
 		esc(fp, t->hosts[i].ip);
+		fputs("</td><td>", fp);
+		esc(fp, t->hosts[i].ptr ? t->hosts[i].ptr : "");
 		fputs("</td></tr>\n", fp);
 	}
 	fputs("</table>\n<h2>Top networks</h2>\n<table><tr><th>connections"

@@ -116,6 +116,8 @@ top(FILE *fp, const struct tally *t, unsigned n)
 	for (i = 0; i < t->nhosts && i < n; i++) {
 		fprintf(fp, "%s\n    {\"address\": ", i ? "," : "");
 		str(fp, t->hosts[i].ip);
+		fputs(", \"ptr\": ", fp);
+		str(fp, t->hosts[i].ptr ? t->hosts[i].ptr : "");
 		fprintf(fp, ", \"connections\": %lu, \"seconds\": %.3f}",
 		    t->hosts[i].conns, t->hosts[i].time);
 	}

@@ -234,6 +234,19 @@ in_range(const struct tally *t, const char *when)
 	return 1;
 }
 
+/* A client's reverse DNS name, the last one its sessions were told. */
+static int
+host_ptr(struct host_stat *s, const char *ptr)
+{
+	if (ptr == NULL || ptr[0] == '\0' ||
+	    (s->ptr != NULL && strcmp(s->ptr, ptr) == 0))
+		return 0;
+	free(s->ptr);
+	if ((s->ptr = strndup(ptr, HOST_PTR_MAX)) == NULL)
+		return -1;
+	return 0;
+}
+
 static int
 session_event(struct tally *t, const struct logline *l, struct hour_stat *h,
     long hi)
@@ -255,6 +268,8 @@ session_event(struct tally *t, const struct logline *l, struct hour_stat *h,
 			h->conn_max = d;
 		if (s != NULL) {
 			s->time += d;
+			if (host_ptr(s, logline_get(l, "ptr")) == -1)
+				return -1;
 			if ((v = logline_get(l, "commands")) != NULL &&
 			    v[0] >= '1' && v[0] <= '9')
 				s->flags |= HOST_TALKED;
@@ -359,6 +374,8 @@ tally_free(struct tally *t)
 	for (i = 0; i < t->nhours; i++)
 		free(t->hours[i].bycls);
 	free(t->hours);
+	for (i = 0; i < t->nhosts; i++)
+		free(t->hosts[i].ptr);
 	free(t->hosts);
 	free(t->hostidx);
 	free(t->asn);

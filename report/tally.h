@@ -43,8 +43,11 @@ struct hour_stat {
 #define HOST_ACCEPTED	0x8	/* had a message accepted */
 #define HOST_REFUSED	0x10	/* was refused at least once */
 
+#define HOST_PTR_MAX	255	/* a DNS name's bytes, kept at most */
+
 struct host_stat {
 	char		 ip[48];
+	char		*ptr;		/* its last reverse DNS name, or NULL */
 	unsigned long	 conns;
 	double		 time;
 	unsigned	 flags;

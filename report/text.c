@@ -127,12 +127,13 @@ hosts(FILE *fp, struct tally *t, unsigned top)
 	struct report_group *g;
 	size_t i, n;
 
-	fprintf(fp, "\nTop %u clients by connections\n%9s %12s %9s  %s\n", top,
-	    "conns", "time (s)", "avg (s)", "address");
+	fprintf(fp, "\nTop %u clients by connections\n%9s %12s %9s  %-39s  %s\n",
+	    top, "conns", "time (s)", "avg (s)", "address", "ptr");
 	for (i = 0; i < t->nhosts && i < top; i++)
-		fprintf(fp, "%9lu %12.1f %9.2f  %s\n", t->hosts[i].conns,
+		fprintf(fp, "%9lu %12.1f %9.2f  %-39s  %s\n", t->hosts[i].conns,
 		    t->hosts[i].time, t->hosts[i].conns ? t->hosts[i].time /
-		    (double)t->hosts[i].conns : 0.0, clean(t->hosts[i].ip));
+		    (double)t->hosts[i].conns : 0.0, clean(t->hosts[i].ip),
+		    t->hosts[i].ptr ? clean(t->hosts[i].ptr) : "-");
 	if ((g = report_networks(t, &n)) == NULL)
 		return;
 	fprintf(fp, "\nTop %u networks (IPv4 /24, IPv6 /48) by connections\n"

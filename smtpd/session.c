@@ -418,6 +418,8 @@ session_log_disconnect(struct session *s, const char *reason)
 	kv_uint(&k, "rcpt_ok", s->nrcpt_ok);
 	kv_uint(&k, "rcpt_bad", s->nrcpt_bad);
 	kv_uint(&k, "bad", s->nbad);
+	if (dns_client_ptr_any(s)[0] != '\0')
+		kv_str(&k, "ptr", dns_client_ptr_any(s));
 	if (s->tls_done)
 		kv_str(&k, "tls", tls_describe(s->ssl, tls, sizeof(tls)));
 	kv_str(&k, "reason", reason);

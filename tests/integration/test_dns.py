@@ -247,6 +247,12 @@ def test_reverse_dns_require_fcrdns_and_received_header():
             c.expect("QUIT", 221)
             r = [kv for kv in rejects(srv) if kv["ip"] == "127.0.0.62"]
             assert r and r[0]["class"] == "bad-ptr", r
+            # the disconnect line names the PTR: confirmed, or the first
+            srv.wait_log(lambda ev, kv: ev == "disconnect" and
+                         kv.get("ip") == "127.0.0.62")
+            ptr = {kv["ip"]: kv.get("ptr") for kv in rejects(srv, "disconnect")}
+            assert ptr["127.0.0.61"] == "h-127-0-0-61.fc.example", ptr
+            assert ptr["127.0.0.62"] == "liar.example", ptr
         finally:
             srv.close()
 

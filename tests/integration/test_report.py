@@ -87,7 +87,8 @@ def synthetic(path):
             lines.append(f"{t} moatd[10]: connect session={i:016x} ip={ip} port=1")
             lines.append(f"{t} moatd[10]: accept session={i:016x} qid=X ip={ip} nrcpt=1")
             lines.append(f"{t} moatd[11]: deliver qid=X rcpt=a@x to=maildir:a/ result=ok")
-            lines.append(f"{t} moatd[10]: disconnect session={i:016x} ip={ip} duration={i + 1}.500 commands=5")
+            ptr = f" ptr=mail{ip.split('.')[3]}.example.net" if ip.startswith("198.") else ""
+            lines.append(f"{t} moatd[10]: disconnect session={i:016x} ip={ip} duration={i + 1}.500 commands=5{ptr}")
         lines.append(f"{ts(day, hour, 59)} moatd[10]: reject stage=connect class=dnsbl:zen.example ip=192.0.2.{hour} reply=\"554 5.7.1 listed\"")
         lines.append(f"{ts(day, hour, 59)} moatd[11]: defer qid=Y rcpt=b@x to=maildir:b/ reason=\"disk full\" attempts=1 retry_in=60")
         lines.append("Nov 23 00:30:00 mx postfix/smtpd[5]: connect from elsewhere")
@@ -118,9 +119,9 @@ def test_a_synthetic_log_with_a_known_answer():
         classes = section(out, "Rejections by class")
         assert classes[0] == ["3", "100.0%", "3", "connect", "dnsbl:zen.example"], classes
         top = section(out, "Top 10 clients")
-        assert top[:3] == [["3", "4.5", "1.50", "198.51.100.1"],
-                           ["3", "7.5", "2.50", "203.0.113.1"],
-                           ["2", "7.0", "3.50", "198.51.100.3"]], top
+        assert top[:3] == [["3", "4.5", "1.50", "198.51.100.1", "mail1.example.net"],
+                           ["3", "7.5", "2.50", "203.0.113.1", "-"],
+                           ["2", "7.0", "3.50", "198.51.100.3", "mail3.example.net"]], top
         nets = section(out, "Top 10 networks")
         assert nets[:3] == [["6", "17.0", "3", "198.51.100.0/24"],
                             ["6", "23.0", "3", "203.0.113.0/24"],
@@ -219,7 +220,8 @@ def test_json_says_what_text_says_and_is_valid_json():
         assert {"stage": "rcpt", "class": 'we"ird\\\x01\n', "count": 1,
                 "addresses": 1} in d["rejections"], d["rejections"]
         assert d["top_clients"][0] == {"address": "198.51.100.1", "connections": 3,
-                                       "seconds": 4.5}
+                                       "seconds": 4.5, "ptr": "mail1.example.net"}
+        assert d["top_clients"][1]["ptr"] == ""
         assert d["top_networks"][0]["network"] == "198.51.100.0/24"
         assert d["clients"] == {"connected": 10, "spoke": 7, "transaction": 7,
                                 "accepted": 6}, d["clients"]
