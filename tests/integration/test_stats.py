@@ -398,3 +398,99 @@ def test_a_zone_a_reload_removed_keeps_its_figures():
             assert row and row[0][1] == "removed" and row[0][3] == "1", p.stdout
         finally:
             srv.close()
+
+
+def report_json(srv):
+    p = subprocess.run([MOATCTL, "report", "--format", "json", srv.logpath],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+def test_the_report_and_the_counters_agree_on_real_sessions():
+    """One corpus, two readings: the log read back by moatctl report and
+    the live counters say the same, class by class."""
+    dead_lmtp = free_port()
+    maps = {"recipients": ("alice@example.test maildir:alice/\n"
+                           "postmaster@example.test maildir:postmaster/\n"
+                           f"carol@example.test lmtp:127.0.0.1:{dead_lmtp}\n"),
+            "senders": "spam.example REJECT go away\n"}
+    with DNSServer() as dns:
+        dns.add("2.73.0.127.bl.test", "A", "127.0.0.2")
+        srv = Moat(maps=maps, resolver=f"127.0.0.1:{dns.port}", dnsbl="bl.test",
+                   dnsbl_probe_interval="0", greylist="yes", greylist_delay="1s")
+        try:
+            ctl = lambda *a: subprocess.run([MOATCTL, "-f", srv.conf_path, *a],
+                                            capture_output=True, text=True,
+                                            env=srv.env())
+            assert ctl("block", "127.0.73.3").returncode == 0
+            for _ in range(2):
+                c = Client(srv.port, source="127.0.73.3")
+                c.sock.settimeout(5)
+                assert c.sock.recv(10) == b""
+            c, code = rcpt_session(srv, "127.0.73.1", "alice@example.test")
+            assert code == 451
+            c.expect("QUIT", 221)
+            c, code = rcpt_session(srv, "127.0.73.2", "alice@example.test")
+            assert code == 554
+            c.expect("QUIT", 221)
+            c = Client(srv.port, source="127.0.73.4")
+            assert c.reply()[0] == 220
+            code, _ = c.cmd("EHLO localhost")
+            if code == 250:                 # refused later, at MAIL or RCPT
+                c.expect("MAIL FROM:<a@remote.example>", 250)
+                code, _ = c.cmd("RCPT TO:<alice@example.test>")
+            assert code == 550, code
+            c.close()
+            c = Client(srv.port, source="127.0.73.5")
+            assert c.reply()[0] == 220
+            c.expect("EHLO client.example.org", 250)
+            assert c.cmd("MAIL FROM:<x@spam.example>")[0] == 550
+            c.expect("QUIT", 221)
+            c, code = rcpt_session(srv, "127.0.73.6", "x@elsewhere.example")
+            assert code == 554
+            assert c.cmd("RCPT TO:<nobody@example.test>")[0] == 550
+            c.expect("QUIT", 221)
+            time.sleep(1.1)
+            for _ in range(3):
+                c = Client(srv.port, source="127.0.73.1")
+                assert c.reply()[0] == 220
+                assert send_message(c)[0] == 250
+                c.expect("QUIT", 221)
+            assert ctl("greylist", "allow", "127.0.73.7", "sender@remote.example",
+                       "carol@example.test").returncode == 0
+            c = Client(srv.port, source="127.0.73.7")
+            assert c.reply()[0] == 220
+            assert send_message(c, rcpts=("<postmaster@example.test>",
+                                          "<carol@example.test>"))[0] == 250
+            c.expect("QUIT", 221)
+            assert len(srv.wait_messages("alice", 3)) == 3
+            assert len(srv.wait_messages("postmaster", 1)) == 1
+            srv.wait_log(lambda ev, kv: ev == "defer" and
+                         kv.get("rcpt") == "carol@example.test")
+            srv.wait_log(lambda ev, kv: ev == "disconnect" and
+                         kv.get("ip") == "127.0.73.7")
+
+            s1 = stats(srv)
+            rep = report_json(srv)
+            s2 = stats(srv)
+            want = {("blocked", "connect"): 2, ("greylist", "rcpt"): 1,
+                    ("dnsbl:bl.test", "rcpt"): 1, ("sender:map", "mail"): 1,
+                    ("relay", "rcpt"): 1, ("unknown-recipient", "rcpt"): 1}
+            got_report = {(r["class"], r["stage"]): r["count"] for r in rep["rejections"]}
+            got_stats = refusals(s1)
+            assert got_report == got_stats, (got_report, got_stats)
+            helo = {k: v for k, v in got_stats.items() if k[0] == "helo:localhost"}
+            assert list(helo.values()) == [1], got_stats
+            assert {k: v for k, v in got_stats.items() if k[0] != "helo:localhost"} \
+                == want, got_stats
+            t = rep["total"]
+            c1 = counters(s1)
+            assert t["received"] == c1["messages_accepted"] == 4, (t, c1)
+            assert t["delivered"] == c1["delivered"] == 4, (t, c1)
+            assert t["rejected"] == c1["refusals"] == 8, (t, c1)
+            assert t["connections"] == c1["connections"], (t, c1)
+            assert c1["deferred"] <= t["deferred"] <= counters(s2)["deferred"], (t, c1)
+            assert t["deferred"] >= 1
+        finally:
+            srv.close()
