@@ -24,6 +24,10 @@ static struct {
 static struct zsum period[CONF_ZONE_MAX * 2];
 static size_t nperiod;
 static time_t period_start;
+/* Parent: the retired sums as it keeps them; the file only shows them
+ * (a worker may scribble there, so nothing is read back from it). */
+static struct zretired retired[CONF_ZONE_MAX * 2];
+static uint32_t nretired, own_seq;
 
 int
 zstats_create(const char *spool)
@@ -83,26 +87,27 @@ fold_slot(unsigned k)
 
 static void sum_add(struct zstat *, const struct zstat *);
 
-/* A dead worker's figures, kept in the totals by zone name. */
+/* A dead worker's figures, kept in the totals by zone name (a zone
+ * past the table's room is lost: 64 names over a daemon's life). */
 static void
 retire_slot(const struct zslot *sl)
 {
-	struct zretired *r;
-	size_t i, k;
+	uint32_t i, k, n = sl->nzones;
 
-	for (i = 0; i < sl->nzones && i < CONF_ZONE_MAX; i++) {
-		for (k = 0; k < zs->nretired; k++)
-			if (strncmp(zs->retired[k].name, sl->name[i],
-			    sizeof(zs->retired[k].name) - 1) == 0)
+	for (i = 0; i < n && i < CONF_ZONE_MAX; i++) {
+		for (k = 0; k < nretired; k++)
+			if (strncmp(retired[k].name, sl->name[i],
+			    sizeof(retired[k].name) - 1) == 0)
 				break;
-		if (k == zs->nretired) {
-			if (k == sizeof(zs->retired) / sizeof(zs->retired[0]))
+		if (k == nretired) {
+			if (k == sizeof(retired) / sizeof(retired[0]))
 				continue;
-			r = &zs->retired[zs->nretired++];
-			(void)snprintf(r->name, sizeof(r->name), "%.*s",
-			    (int)sizeof(r->name) - 1, sl->name[i]);
+			(void)snprintf(retired[k].name, sizeof(retired[k].name),
+			    "%.*s", (int)sizeof(retired[k].name) - 1,
+			    sl->name[i]);
+			nretired++;
 		}
-		sum_add(&zs->retired[k].t, &sl->z[i]);
+		sum_add(&retired[k].t, &sl->z[i]);
 	}
 }
 
@@ -112,11 +117,13 @@ zstats_clear_slot(unsigned slot)
 	if (zs == NULL || slot >= ZSTATS_SLOTS)
 		return;
 	fold_slot(slot);	/* what a dead worker did still counts */
-	seq_write_begin(&zs->seq);
 	if (zs->slot[slot].pid != 0)
 		retire_slot(&zs->slot[slot]);
+	seq_write_begin(&zs->seq, &own_seq);
+	memcpy(zs->retired, retired, sizeof(zs->retired));
+	zs->nretired = nretired;
 	memset(&zs->slot[slot], 0, sizeof(zs->slot[slot]));
-	seq_write_end(&zs->seq);
+	seq_write_end(&zs->seq, &own_seq);
 	seen[slot].pid = 0;
 }
 
@@ -281,12 +288,15 @@ zstats_sum(const struct zstats *s, struct zsum *out, size_t max)
 	int tries;
 
 	/* the parent retires a slot in an instant: read again meanwhile */
-	for (tries = 0; tries < SHAREDFILE_TRIES; tries++) {
-		if ((seq = seq_read_begin(&s->seq)) == -1)
+	for (tries = 0; tries <= SHAREDFILE_TRIES; tries++) {
+		if (tries > 0)
+			sharedfile_pause();
+		if ((seq = seq_read_begin(&s->seq)) == -1 &&
+		    tries < SHAREDFILE_TRIES)
 			continue;
 		n = sum_once(s, out, max);
 		if (seq_read_ok(&s->seq, seq))
 			break;
 	}
-	return n;
+	return n;	/* at the last try: what it read */
 }

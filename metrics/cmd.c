@@ -52,11 +52,11 @@ stats_main(const char *spool, int argc, char **argv)
 		fprintf(stderr, "moatctl: out of memory\n");
 		return 2;
 	}
-	r = ctrs_view(f, zstats_open(spool), time(NULL), v);
-	if (r == -1)
-		fprintf(stderr, "moatctl: the figures kept changing while read\n");
-	else
-		render(stdout, v);
+	if (ctrs_view(f, zstats_open(spool), time(NULL), v) == -1)
+		fprintf(stderr, "moatctl: moatd kept writing the figures while "
+		    "they were read (or died writing them): some may be off\n");
+	render(stdout, v);
 	free(v);
-	return r == -1 || fflush(stdout) == EOF ? 2 : 0;
+	r = fflush(stdout) == EOF ? 2 : 0;
+	return r;
 }

@@ -15,7 +15,22 @@
 
 static struct ctr_file *cf_;		/* the parent's map */
 static struct ctr_slot *mine;		/* a writer's slot */
+static uint32_t my_nref;		/* its pairs: never read back */
 static time_t last_point;
+
+/*
+ * What the parent keeps of its own.  Every writer can scribble on the
+ * file, so the parent never reads back a count or an index it wrote
+ * there: it keeps them here and only publishes them.
+ */
+static struct {
+	uint32_t	seq, nnames, nzones, ring_next;
+	struct ctr_pair	name[CTRS_REFUSALS];
+	char		zone_name[CTRS_ZONES][CTRS_ZONE_MAX];
+	uint64_t	retired[CTR_COUNTERS];
+	uint64_t	retired_ref[CTRS_REFUSALS];
+	struct ctr_point point;		/* the next one, made aside */
+} own;
 
 int
 ctrs_create(const char *spool)
@@ -32,38 +47,50 @@ ctrs_create(const char *spool)
 
 /* ---- the parent ---- */
 
-/* The parent's index of a pair, named on first sight; -1 when full. */
+static int
+name_add(const char *cls, const char *stage)
+{
+	uint32_t i = own.nnames;
+
+	(void)snprintf(own.name[i].cls, CTRS_CLASS_MAX, "%.*s",
+	    CTRS_CLASS_MAX - 1, cls);
+	(void)snprintf(own.name[i].stage, CTRS_STAGE_MAX, "%.*s",
+	    CTRS_STAGE_MAX - 1, stage);
+	cf_->name[i] = own.name[i];		/* names only ever grow */
+	__atomic_store_n(&cf_->nnames, ++own.nnames, __ATOMIC_RELEASE);
+	return (int)i;
+}
+
+/* The parent's index of a pair, named on first sight; once the names
+ * are all taken, the last one, "other", takes the rest. */
 static int
 name_index(const struct ctr_pair *p)
 {
 	uint32_t i;
 
-	for (i = 0; i < cf_->nnames; i++)
-		if (strncmp(cf_->name[i].cls, p->cls, CTRS_CLASS_MAX) == 0 &&
-		    strncmp(cf_->name[i].stage, p->stage, CTRS_STAGE_MAX) == 0)
+	for (i = 0; i < own.nnames; i++)
+		if (strncmp(own.name[i].cls, p->cls, CTRS_CLASS_MAX - 1) == 0 &&
+		    strncmp(own.name[i].stage, p->stage,
+		    CTRS_STAGE_MAX - 1) == 0)
 			return (int)i;
-	if (cf_->nnames == CTRS_REFUSALS)
-		return -1;
-	(void)snprintf(cf_->name[i].cls, CTRS_CLASS_MAX, "%.*s",
-	    CTRS_CLASS_MAX - 1, p->cls);
-	(void)snprintf(cf_->name[i].stage, CTRS_STAGE_MAX, "%.*s",
-	    CTRS_STAGE_MAX - 1, p->stage);
-	cf_->nnames++;
-	return (int)i;
+	if (own.nnames < CTRS_REFUSALS - 1)
+		return name_add(p->cls, p->stage);
+	if (own.nnames == CTRS_REFUSALS - 1)
+		return name_add("other", "");
+	return CTRS_REFUSALS - 1;
 }
 
 /* Add a slot's counters and pairs to v and ref (by the parent's names). */
 static void
 add_slot(const struct ctr_slot *sl, uint64_t *v, uint64_t *ref)
 {
-	uint32_t i, n = sl->nref;
-	int k;
+	uint32_t i, n = __atomic_load_n(&sl->nref, __ATOMIC_ACQUIRE);
 
 	for (i = 0; i < CTR_COUNTERS; i++)
-		v[i] += sl->v[i];
+		v[i] += __atomic_load_n(&sl->v[i], __ATOMIC_RELAXED);
 	for (i = 0; i < n && i < CTRS_SLOT_REFUSALS; i++)
-		if ((k = name_index(&sl->ref[i].p)) != -1)
-			ref[k] += sl->ref[i].n;
+		ref[name_index(&sl->ref[i].p)] +=
+		    __atomic_load_n(&sl->ref[i].n, __ATOMIC_RELAXED);
 }
 
 void
@@ -74,11 +101,13 @@ ctrs_retire(unsigned slot)
 	if (cf_ == NULL || slot >= CTRS_SLOTS)
 		return;
 	sl = &cf_->slot[slot];
-	seq_write_begin(&cf_->seq);
 	if (sl->pid != 0)
-		add_slot(sl, cf_->retired, cf_->retired_ref);
+		add_slot(sl, own.retired, own.retired_ref);
+	seq_write_begin(&cf_->seq, &own.seq);
+	memcpy(cf_->retired, own.retired, sizeof(cf_->retired));
+	memcpy(cf_->retired_ref, own.retired_ref, sizeof(cf_->retired_ref));
 	memset(sl, 0, sizeof(*sl));
-	seq_write_end(&cf_->seq);
+	seq_write_end(&cf_->seq, &own.seq);
 }
 
 static int
@@ -86,14 +115,15 @@ zone_index(const char *name)
 {
 	uint32_t i;
 
-	for (i = 0; i < cf_->nzones; i++)
-		if (strncmp(cf_->zone_name[i], name, CTRS_ZONE_MAX) == 0)
+	for (i = 0; i < own.nzones; i++)
+		if (strncmp(own.zone_name[i], name, CTRS_ZONE_MAX - 1) == 0)
 			return (int)i;
-	if (cf_->nzones == CTRS_ZONES)
+	if (own.nzones == CTRS_ZONES)
 		return -1;
-	(void)snprintf(cf_->zone_name[i], CTRS_ZONE_MAX, "%.*s",
+	(void)snprintf(own.zone_name[i], CTRS_ZONE_MAX, "%.*s",
 	    CTRS_ZONE_MAX - 1, name);
-	cf_->nzones++;
+	memcpy(cf_->zone_name[i], own.zone_name[i], CTRS_ZONE_MAX);
+	__atomic_store_n(&cf_->nzones, ++own.nzones, __ATOMIC_RELEASE);
 	return (int)i;
 }
 
@@ -117,24 +147,25 @@ point_zones(struct ctr_point *pt)
 	}
 }
 
-/* The totals as they are now, into the ring's next point. */
+/* The totals as they are now, made aside, then into the ring. */
 static void
 take_point(time_t now)
 {
-	struct ctr_point *pt = &cf_->ring[cf_->ring_next % CTRS_RING];
+	struct ctr_point *pt = &own.point;
 	unsigned s;
 
-	seq_write_begin(&cf_->seq);
 	memset(pt, 0, sizeof(*pt));
-	memcpy(pt->v, cf_->retired, sizeof(pt->v));
-	memcpy(pt->ref, cf_->retired_ref, sizeof(pt->ref));
+	memcpy(pt->v, own.retired, sizeof(pt->v));
+	memcpy(pt->ref, own.retired_ref, sizeof(pt->ref));
 	for (s = 0; s < CTRS_SLOTS; s++)
 		if (__atomic_load_n(&cf_->slot[s].pid, __ATOMIC_ACQUIRE) != 0)
 			add_slot(&cf_->slot[s], pt->v, pt->ref);
 	point_zones(pt);
 	pt->at = now;
-	cf_->ring_next = (cf_->ring_next + 1) % CTRS_RING;
-	seq_write_end(&cf_->seq);
+	seq_write_begin(&cf_->seq, &own.seq);
+	cf_->ring[own.ring_next] = *pt;
+	seq_write_end(&cf_->seq, &own.seq);
+	own.ring_next = (own.ring_next + 1) % CTRS_RING;
 }
 
 void
@@ -175,6 +206,7 @@ ctrs_attach(unsigned slot)
 		return;
 	mine = &cf_->slot[slot];
 	memset(mine, 0, sizeof(*mine));
+	my_nref = 0;
 	__atomic_store_n(&mine->pid, (int32_t)getpid(), __ATOMIC_RELEASE);
 }
 
@@ -200,7 +232,7 @@ refusal_find(const char *cls, const char *stage)
 	struct ctr_refusal *r;
 	uint32_t i;
 
-	for (i = 0; i < mine->nref; i++) {
+	for (i = 0; i < my_nref; i++) {
 		r = &mine->ref[i];
 		/* as kept: a class cut short is still one class */
 		if (strncmp(r->p.cls, cls, sizeof(r->p.cls) - 1) == 0 &&
@@ -216,7 +248,8 @@ refusal_find(const char *cls, const char *stage)
 	(void)snprintf(r->p.cls, sizeof(r->p.cls), "%s", cls);
 	(void)snprintf(r->p.stage, sizeof(r->p.stage), "%s", stage);
 	r->n = 0;
-	__atomic_store_n(&mine->nref, i + 1, __ATOMIC_RELEASE);
+	my_nref = i + 1;
+	__atomic_store_n(&mine->nref, my_nref, __ATOMIC_RELEASE);
 	return r;
 }
 

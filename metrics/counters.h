@@ -18,8 +18,11 @@
  * writes); a reader that sees it change reads again, so a total never
  * counts a dead child twice.
  *
- * Every byte of the file may have been written by a worker: readers
- * bound every string and every count of entries they take from it.
+ * Every byte of the file may have been written by any worker: a
+ * compromised one can make the figures lie, nothing more.  The parent
+ * and each writer keep their own counts and indices in their own
+ * memory and only publish them in the file; readers bound every string
+ * and every count of entries they take from it.
  */
 #ifndef MOAT_COUNTERS_H
 #define MOAT_COUNTERS_H
@@ -161,7 +164,8 @@ struct zstats;
 const struct ctr_file *ctrs_open(const char *spool);
 /*
  * Fill v from the file and the DNS lists' figures (zs may be NULL).
- * 0, or -1 when the parent kept writing while it was read.
+ * 0, or -1 when the parent kept writing while it was read (or died
+ * writing): v then holds what the last try read.
  */
 int	ctrs_view(const struct ctr_file *, const struct zstats *zs,
 	    time_t now, struct ctr_view *v);

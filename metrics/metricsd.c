@@ -7,10 +7,12 @@
  * spool, and it maps the shared figures read-only from descriptors
  * opened read-only (the parent's writable maps are let go); then it
  * drops to the smtp workers' user in their empty jail.  A scrape is
- * small and rare, so the loop is simple: at most MD_CLIENTS connections,
- * a request of at most MD_REQUEST_MAX bytes, MD_TIMEOUT seconds for the
- * whole exchange, one request a connection.  It ends when the parent's
- * channel closes.
+ * small and rare, so the loop is simple: one request a connection, of
+ * at most MD_REQUEST_MAX bytes, read within MD_REQUEST_TIME seconds,
+ * the answer written within MD_TIMEOUT.  At most MD_CLIENTS at once;
+ * when they are all taken, a new connection pushes out the oldest one
+ * still to send its request, so idle connections cannot keep a scraper
+ * out.  It ends when the parent's channel closes.
  */
 #include <sys/socket.h>
 
@@ -29,7 +31,8 @@
 
 #define MD_CLIENTS	16
 #define MD_REQUEST_MAX	4096
-#define MD_TIMEOUT	10		/* seconds */
+#define MD_REQUEST_TIME	2		/* seconds to send the request */
+#define MD_TIMEOUT	10		/* seconds to take the answer */
 
 struct md_client {
 	int		 fd;		/* -1: free */
@@ -144,6 +147,10 @@ client_read(struct md_client *c)
 	}
 	if (n == -1)
 		return;
+	if (memchr(c->req + c->len, '\0', (size_t)n) != NULL) {
+		answer_text(c, "400 Bad Request", 0);	/* no HTTP has one */
+		goto answered;
+	}
 	c->len += (size_t)n;
 	c->req[c->len] = '\0';
 	if (strstr(c->req, "\r\n\r\n") != NULL ||
@@ -153,6 +160,8 @@ client_read(struct md_client *c)
 		answer_text(c, "431 Request Header Fields Too Large", 0);
 	else
 		return;
+answered:
+	c->deadline = time(NULL) + MD_TIMEOUT;
 	if (c->out == NULL)
 		client_close(c);
 }
@@ -176,25 +185,42 @@ client_write(struct md_client *c)
 	}
 }
 
+/* A free slot, or the one of the oldest client still to send its
+ * request (closed); NULL when every one is being answered. */
+static struct md_client *
+slot_for_new(void)
+{
+	struct md_client *c, *oldest = NULL;
+	size_t i;
+
+	for (i = 0; i < MD_CLIENTS; i++) {
+		c = &clients[i];
+		if (c->fd == -1)
+			return c;
+		if (c->out == NULL && (oldest == NULL ||
+		    c->deadline < oldest->deadline))
+			oldest = c;
+	}
+	if (oldest != NULL)
+		client_close(oldest);
+	return oldest;
+}
+
 static void
 accept_one(int lfd, time_t now)
 {
-	struct md_client *c = NULL;
-	size_t i;
+	struct md_client *c;
 	int fd;
 
 	if ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) ==
 	    -1)
 		return;
-	for (i = 0; i < MD_CLIENTS && c == NULL; i++)
-		if (clients[i].fd == -1)
-			c = &clients[i];
-	if (c == NULL) {		/* not polled when full: cannot be */
+	if ((c = slot_for_new()) == NULL) {
 		close(fd);
 		return;
 	}
 	c->fd = fd;
-	c->deadline = now + MD_TIMEOUT;
+	c->deadline = now + MD_REQUEST_TIME;
 }
 
 /* The parent never writes here: its channel readable means it closed. */
@@ -225,8 +251,7 @@ serve(int lfd, int parent_sock)
 			pfd[n++] = (struct pollfd){ .fd = clients[i].fd,
 			    .events = clients[i].out ? POLLOUT : POLLIN };
 		}
-		if (busy < MD_CLIENTS)
-			pfd[n++] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = lfd, .events = POLLIN };
 		if (poll(pfd, n, 1000) == -1 && errno != EINTR)
 			fatal("metrics: poll");
 		now = time(NULL);
@@ -240,7 +265,7 @@ serve(int lfd, int parent_sock)
 			if (map[k]->fd != -1 && now >= map[k]->deadline)
 				client_close(map[k]);
 		}
-		if (busy < MD_CLIENTS && pfd[n - 1].revents != 0)
+		if (pfd[n - 1].revents != 0)
 			accept_one(lfd, now);
 	}
 }
@@ -254,10 +279,7 @@ metricsd_main(const struct conf *conf, int fd, int parent_sock,
 	log_setproc("metrics");
 	for (i = 0; i < MD_CLIENTS; i++)
 		clients[i].fd = -1;
-	/* read-only views of the figures; the parent's maps let go */
-	ctrs_detach();
-	zstats_detach();
-	limits_detach();
+	/* read-only views of the figures (the parent's maps are gone) */
 	if ((ctrs = ctrs_open(conf->spool)) == NULL)
 		log_warn("metrics: %s/%s", conf->spool, CTRS_FILE);
 	zs = zstats_open(conf->spool);

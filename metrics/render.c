@@ -67,6 +67,8 @@ window(const struct ctr_view *v, char *buf, size_t size)
 {
 	int64_t w = v->now - v->hour_from;
 
+	if (w < 0)		/* the clock went back */
+		w = 0;
 	if (w >= CTRS_HOUR)
 		(void)snprintf(buf, size, "last hour");
 	else

@@ -119,9 +119,12 @@ grown(uint64_t now, uint64_t then)
 	return now >= then ? now - then : now;
 }
 
+/* Two of the parent's names may clean to one row: their counts then
+ * add up, an hour ago as now. */
 static void
 view_hour(const struct ctr_file *f, struct ctr_view *v)
 {
+	static uint64_t then[sizeof(v->ref) / sizeof(v->ref[0])];
 	const struct ctr_point *pt = hour_point(f, v->now);
 	struct ctr_view_ref *r;
 	uint32_t i, n;
@@ -129,12 +132,13 @@ view_hour(const struct ctr_file *f, struct ctr_view *v)
 	v->hour_from = pt != NULL ? pt->at : v->started;
 	for (i = 0; i < CTR_COUNTERS; i++)
 		v->hour[i] = grown(v->v[i], pt != NULL ? pt->v[i] : 0);
-	for (i = 0; i < v->nref; i++)
-		v->ref[i].hour = v->ref[i].total;
+	memset(then, 0, sizeof(then));
 	n = __atomic_load_n(&f->nnames, __ATOMIC_ACQUIRE);
 	for (i = 0; pt != NULL && i < n && i < CTRS_REFUSALS; i++)
 		if ((r = view_ref(v, &f->name[i])) != NULL)
-			r->hour = grown(r->total, pt->ref[i]);
+			then[r - v->ref] += pt->ref[i];
+	for (i = 0; i < v->nref; i++)
+		v->ref[i].hour = grown(v->ref[i].total, then[i]);
 }
 
 static const struct ctr_zone *
@@ -201,11 +205,14 @@ int
 ctrs_view(const struct ctr_file *f, const struct zstats *zs, time_t now,
     struct ctr_view *v)
 {
-	int64_t seq;
+	int64_t seq = -1;
 	int tries;
 
-	for (tries = 0; tries < SHAREDFILE_TRIES; tries++) {
-		if ((seq = seq_read_begin(&f->seq)) == -1)
+	for (tries = 0; tries <= SHAREDFILE_TRIES; tries++) {
+		if (tries > 0)
+			sharedfile_pause();
+		if ((seq = seq_read_begin(&f->seq)) == -1 &&
+		    tries < SHAREDFILE_TRIES)
 			continue;
 		memset(v, 0, sizeof(*v));
 		v->now = now;
@@ -213,10 +220,9 @@ ctrs_view(const struct ctr_file *f, const struct zstats *zs, time_t now,
 		v->parent_pid = f->parent_pid;
 		view_now(f, v);
 		view_hour(f, v);
-		if (!seq_read_ok(&f->seq, seq))
-			continue;
 		view_zones(f, zs, v);
-		return 0;
+		if (seq_read_ok(&f->seq, seq))
+			return 0;
 	}
-	return -1;
+	return -1;		/* what was read last, maybe half written */
 }

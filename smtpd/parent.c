@@ -204,6 +204,15 @@ child_signals_default(void)
 	sigprocmask(SIG_SETMASK, &all, NULL);
 }
 
+/* A child that counts nothing keeps no writable map of the figures. */
+static void
+child_unmap_figures(void)
+{
+	ctrs_detach();
+	zstats_detach();
+	limits_detach();
+}
+
 /* Ctrl-C reaches the whole process group, and an operator may signal
  * any moatd: only the parent acts on them. */
 static void
@@ -311,6 +320,7 @@ start_filterd(void)
 		close(sv[0]);
 		child_close_others(c, 0);
 		close(c->sock);			/* it never hears the parent */
+		child_unmap_figures();
 		child_signals_default();
 		signal(SIGINT, SIG_IGN);
 		log_setproc("filter");
@@ -338,6 +348,8 @@ start_queue(void)
 	if (r == 0) {
 		child_close_others(c, 0);
 		child_signals_parent_only();
+		zstats_detach();		/* it counts in moat.stats only */
+		limits_detach();
 		log_setproc("queue");
 		priv_drop(&queue_id, NULL);
 		queue_main(cf, c->sock, queue_starts == 0);
@@ -368,6 +380,7 @@ start_metricsd(void)
 	if (r == 0) {
 		child_close_others(c, 0);
 		child_signals_parent_only();
+		child_unmap_figures();
 		metricsd_main(cf, metrics_fd, c->sock, &smtp_id);
 	}
 	log_info("start", "metrics pid=%ld on %s", (long)c->pid,

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -64,9 +65,13 @@ sharedfile_open(const char *spool, const char *name, size_t size,
 		errno = ENAMETOOLONG;
 		return NULL;
 	}
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	/* the spool is the queue's: take only a plain file of moatd's */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+	    O_NONBLOCK)) == -1)
 		return NULL;
-	if (fstat(fd, &st) == -1 || st.st_size != (off_t)size) {
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (st.st_uid != 0 && st.st_uid != geteuid()) ||
+	    st.st_size != (off_t)size) {
 		close(fd);
 		errno = EINVAL;
 		return NULL;
@@ -81,6 +86,14 @@ sharedfile_open(const char *spool, const char *name, size_t size,
 		return NULL;
 	}
 	return p;
+}
+
+void
+sharedfile_pause(void)
+{
+	struct timespec ts = { 0, 200 * 1000 };
+
+	(void)nanosleep(&ts, NULL);
 }
 
 void

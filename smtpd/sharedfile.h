@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define SHAREDFILE_MAGIC	8	/* bytes at the start of the file */
-#define SHAREDFILE_TRIES	1000	/* reads before a reader gives up */
+#define SHAREDFILE_TRIES	500	/* reads before a reader gives up */
 
 /* Parent: SPOOL/name, zeroed, size bytes, mapped read-write; NULL
  * (logged, with what as the figures' name). */
@@ -27,18 +27,23 @@ void	*sharedfile_create(const char *spool, const char *name, size_t size,
 const void *sharedfile_open(const char *spool, const char *name, size_t size,
 	    const char magic[SHAREDFILE_MAGIC]);
 void	sharedfile_close(const void *, size_t size);
+/* A reader's wait between two tries: 200 us (so 0.1 s in all). */
+void	sharedfile_pause(void);
 
+/* The writer counts in own, never in the file (anyone may scribble
+ * there), and publishes each step. */
 static inline void
-seq_write_begin(uint32_t *seq)
+seq_write_begin(uint32_t *seq, uint32_t *own)
 {
-	__atomic_store_n(seq, *seq + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(seq, ++*own | 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 }
 
 static inline void
-seq_write_end(uint32_t *seq)
+seq_write_end(uint32_t *seq, uint32_t *own)
 {
-	__atomic_store_n(seq, *seq + 1, __ATOMIC_RELEASE);
+	*own = (*own | 1) + 1;
+	__atomic_store_n(seq, *own, __ATOMIC_RELEASE);
 }
 
 /* A reader: the number to hand to seq_read_ok, or -1 while it is odd. */

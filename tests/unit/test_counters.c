@@ -4,6 +4,9 @@
  * child's counts kept, a full table of refusals, names a worker could
  * have scribbled.
  */
+#include <sys/mman.h>
+
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +125,49 @@ test_hostile_names(const struct ctr_file *f)
 	CHECK(r != NULL && r->total == 2, "cleaned and merged");
 }
 
+/*
+ * A worker scribbles on the file: the parent, a writer and a reader
+ * keep to their bounds, and the parent's next write puts the lock
+ * right.
+ */
+static void
+test_scribbled_file(const char *dir, const struct ctr_file *f)
+{
+	char path[128];
+	struct ctr_file *w;
+	const struct ctr_view_ref *r;
+	uint64_t before;
+	int fd;
+
+	(void)snprintf(path, sizeof(path), "%s/%s", dir, CTRS_FILE);
+	if ((fd = open(path, O_RDWR)) == -1 || (w = mmap(NULL, sizeof(*w),
+	    PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+		CHECK(0, "map for scribbling");
+		return;
+	}
+	close(fd);
+	CHECK(ctrs_view(f, NULL, time(NULL), &v) == 0, "view");
+	before = v.v[CTR_MESSAGES];
+	w->nnames = 100000;
+	w->nzones = 100000;
+	w->seq = 12345;				/* odd: "being written" */
+	w->slot[3].nref = 100000;		/* the writer's own slot */
+	memset(w->slot[3].ref[0].p.cls, 'x', sizeof(w->slot[3].ref[0].p.cls));
+	ctr_refusal("relay", "rcpt");		/* writer: slot 3 */
+	ctr_add(CTR_MESSAGES, 1);
+	CHECK(ctrs_view(f, NULL, time(NULL), &v) == -1,
+	    "a lock left odd: the reader gives up, in bounds");
+	ctrs_tick(time(NULL) + 3 * CTRS_POINT_EVERY);	/* parent writes */
+	CHECK(ctrs_view(f, NULL, time(NULL), &v) == 0 &&
+	    v.v[CTR_MESSAGES] == before + 1, "the parent's write mends it");
+	r = ref("relay", "rcpt");
+	CHECK(r != NULL, "the writer's own pair found by its own count");
+	ctrs_retire(3);
+	CHECK(ctrs_view(f, NULL, time(NULL), &v) == 0 &&
+	    v.v[CTR_MESSAGES] == before + 1, "retired in bounds");
+	munmap(w, sizeof(*w));
+}
+
 int
 main(void)
 {
@@ -137,6 +183,7 @@ main(void)
 	test_hour_and_retire(f);
 	test_full_table_and_names(f);
 	test_hostile_names(f);
+	test_scribbled_file(dir, f);
 	(void)snprintf(path, sizeof(path), "%s/%s", dir, CTRS_FILE);
 	(void)unlink(path);
 	(void)rmdir(dir);
