@@ -9,6 +9,8 @@ SANFLAGS = -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=undefined
 LIBS	 = -lcdb -lssl -lcrypto -lcares -llmdb
 
+NPROC	:= $(shell nproc 2>/dev/null || echo 1)
+
 MAINS	 = smtpd/moatd.c smtpd/moatctl.c
 LIBSRC	 = $(filter-out $(MAINS), $(wildcard smtpd/*.c queue/*.c conf/*.c dnsbl/*.c greylist/*.c filters/*.c report/*.c metrics/*.c))
 UNITSRC	 = $(wildcard tests/unit/test_*.c)
@@ -53,7 +55,7 @@ deps:
 
 # Serve example.test on 127.0.0.1:2525 from run/ (state ignored by git).
 run: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(NPROC) all
 	@sh mk/setup-run.sh
 	exec ./moatd -d -f run/etc/moat.conf
 
@@ -61,9 +63,9 @@ run: deps
 # tests and integration tests against the daemon built with ASan and
 # UBSan; ends with "N passed, N failed".
 check: deps
-	@$(MAKE) --no-print-directory all san
+	@$(MAKE) --no-print-directory -j$(NPROC) all san
 	@sh mk/setup-run.sh
-	@$(MAKE) --no-print-directory -C tests/fuzz replay
+	@$(MAKE) --no-print-directory -j$(NPROC) -C tests/fuzz replay
 	@python3 tests/run.py
 
 unit: san
