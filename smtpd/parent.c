@@ -32,6 +32,7 @@
 #include "control.h"
 #include "frame.h"
 #include "limits.h"
+#include "mapwatch.h"
 #include "log.h"
 #include "parent.h"
 #include "privdrop.h"
@@ -56,14 +57,6 @@ struct child {
 	time_t		respawn_at;	/* 0: none planned */
 };
 
-struct mapstate {
-	dev_t		dev;
-	ino_t		ino;
-	struct timespec	mtime;
-	off_t		size;
-	time_t		warned_text;	/* text mtime we warned about */
-};
-
 static struct conf	*cf;
 static const char	*cf_path;
 static struct priv_id	 smtp_id, queue_id, filter_id;
@@ -72,7 +65,6 @@ static size_t		 nlisten;
 static int		 metrics_fd = -1;	/* metrics_listen */
 /* [0] the queue, [1..MAX_CHILDREN] the workers, filterd, metricsd */
 static struct child	 children[MAX_CHILDREN + 3];
-static struct mapstate	 mapstate[MAP_COUNT];
 static int		 sigfd, stopping;
 static time_t		 stop_deadline;
 static int		 queue_eof;	/* its channel closed, not reaped yet */
@@ -557,19 +549,12 @@ map_send_all(int id, int fd)
 static void
 map_send_child(struct child *c)
 {
-	char path[CONF_PATH_MAX + 8];
 	struct frame f;
 	int id, fd;
 
 	for (id = 0; id < MAP_COUNT; id++) {
-		if (cf->maps[id][0] == '\0')
+		if ((fd = mapwatch_open(cf, id)) == -1)
 			continue;
-		if (map_cdb_path(cf->maps[id], path, sizeof(path)) == -1)
-			continue;
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-			log_warn("map %s: open %s", map_name(id), path);
-			continue;
-		}
 		frame_init(&f, FRAME_MAP);
 		frame_put_u32(&f, (uint32_t)id);
 		send_frame(c, &f, fd);
@@ -577,68 +562,11 @@ map_send_child(struct child *c)
 	}
 }
 
-static void
-map_check_text(int id, const struct stat *cdb)
-{
-	struct stat st;
-
-	if (stat(cf->maps[id], &st) == -1)
-		return;
-	if (st.st_mtime > cdb->st_mtime &&
-	    mapstate[id].warned_text != st.st_mtime) {
-		mapstate[id].warned_text = st.st_mtime;
-		log_info("map", "map %s: %s is newer than its cdb; run "
-		    "moatctl makemap %s", map_name(id), cf->maps[id],
-		    map_name(id));
-	}
-}
-
+/* A new cdb of a map, to every child that has them. */
 static void
 maps_check(int force)
 {
-	char path[CONF_PATH_MAX + 8];
-	struct mapstate *ms;
-	struct stat st;
-	struct map m;
-	int id, fd;
-
-	for (id = 0; id < MAP_COUNT; id++) {
-		if (cf->maps[id][0] == '\0')
-			continue;
-		if (map_cdb_path(cf->maps[id], path, sizeof(path)) == -1)
-			continue;
-		if (stat(path, &st) == -1)
-			continue;
-		map_check_text(id, &st);
-		ms = &mapstate[id];
-		if (!force && ms->ino == st.st_ino && ms->dev == st.st_dev &&
-		    ms->size == st.st_size &&
-		    ms->mtime.tv_sec == st.st_mtim.tv_sec &&
-		    ms->mtime.tv_nsec == st.st_mtim.tv_nsec)
-			continue;
-		ms->dev = st.st_dev;
-		ms->ino = st.st_ino;
-		ms->size = st.st_size;
-		ms->mtime = st.st_mtim;
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-			log_warn("map %s: open %s", map_name(id), path);
-			continue;
-		}
-		memset(&m, 0, sizeof(m));
-		if (map_open_fd(&m, dup(fd)) == -1) {
-			log_warnx("map %s: %s is not a valid cdb; keeping the "
-			    "old one", map_name(id), path);
-			close(fd);
-			continue;
-		}
-		if (!force)
-			log_info("map", "map %s reloaded from %s (%u records)",
-			    map_name(id), path, m.nrecords);
-		map_close(&m);
-		if (!force)
-			map_send_all(id, fd);
-		close(fd);
-	}
+	mapwatch_check(cf, force, map_send_all);
 }
 
 /* ---- spool space ---- */

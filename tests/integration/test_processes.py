@@ -28,10 +28,16 @@ def test_privilege_drop():
     try:
         moat = pwd.getpwnam("moat").pw_uid
         moatq = pwd.getpwnam("moatq").pw_uid
-        kids = srv.pids()[1:]
-        uids = {pid: proc_status(pid) for pid in kids}
-        workers = [p for p, u in uids.items() if u == moat]
-        queues = [p for p, u in uids.items() if u == moatq]
+        # ready means one worker answered: the other may still be
+        # dropping its privileges
+        deadline = time.time() + 10
+        while True:
+            uids = {pid: proc_status(pid) for pid in srv.pids()[1:]}
+            workers = [p for p, u in uids.items() if u == moat]
+            queues = [p for p, u in uids.items() if u == moatq]
+            if (len(workers) == 2 and len(queues) == 1) or time.time() > deadline:
+                break
+            time.sleep(0.05)
         assert len(workers) == 2 and len(queues) == 1, uids
         assert proc_status(srv.proc.pid) == 0
         jail = os.path.realpath(os.path.join(srv.dir, "empty"))
