@@ -280,23 +280,26 @@ sum_once(const struct zstats *s, struct zsum *out, size_t max)
 	return n;
 }
 
+struct sum_args {
+	const struct zstats	*s;
+	struct zsum		*out;
+	size_t			 max, n;
+};
+
+static void
+sum_read(void *arg)
+{
+	struct sum_args *a = arg;
+
+	a->n = sum_once(a->s, a->out, a->max);
+}
+
 size_t
 zstats_sum(const struct zstats *s, struct zsum *out, size_t max)
 {
-	size_t n = 0;
-	int64_t seq;
-	int tries;
+	struct sum_args a = { s, out, max, 0 };
 
 	/* the parent retires a slot in an instant: read again meanwhile */
-	for (tries = 0; tries <= SHAREDFILE_TRIES; tries++) {
-		if (tries > 0)
-			sharedfile_pause();
-		if ((seq = seq_read_begin(&s->seq)) == -1 &&
-		    tries < SHAREDFILE_TRIES)
-			continue;
-		n = sum_once(s, out, max);
-		if (seq_read_ok(&s->seq, seq))
-			break;
-	}
-	return n;	/* at the last try: what it read */
+	(void)sharedfile_read(&s->seq, sum_read, &a);
+	return a.n;
 }

@@ -201,28 +201,33 @@ view_zones(const struct ctr_file *f, const struct zstats *zs,
 	}
 }
 
+struct view_args {
+	const struct ctr_file	*f;
+	const struct zstats	*zs;
+	time_t			 now;
+	struct ctr_view		*v;
+};
+
+static void
+view_read(void *arg)
+{
+	struct view_args *a = arg;
+	struct ctr_view *v = a->v;
+
+	memset(v, 0, sizeof(*v));
+	v->now = a->now;
+	v->started = a->f->started;
+	v->parent_pid = a->f->parent_pid;
+	view_now(a->f, v);
+	view_hour(a->f, v);
+	view_zones(a->f, a->zs, v);
+}
+
 int
 ctrs_view(const struct ctr_file *f, const struct zstats *zs, time_t now,
     struct ctr_view *v)
 {
-	int64_t seq = -1;
-	int tries;
+	struct view_args a = { f, zs, now, v };
 
-	for (tries = 0; tries <= SHAREDFILE_TRIES; tries++) {
-		if (tries > 0)
-			sharedfile_pause();
-		if ((seq = seq_read_begin(&f->seq)) == -1 &&
-		    tries < SHAREDFILE_TRIES)
-			continue;
-		memset(v, 0, sizeof(*v));
-		v->now = now;
-		v->started = f->started;
-		v->parent_pid = f->parent_pid;
-		view_now(f, v);
-		view_hour(f, v);
-		view_zones(f, zs, v);
-		if (seq_read_ok(&f->seq, seq))
-			return 0;
-	}
-	return -1;		/* what was read last, maybe half written */
+	return sharedfile_read(&f->seq, view_read, &a);
 }

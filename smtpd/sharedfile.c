@@ -88,12 +88,25 @@ sharedfile_open(const char *spool, const char *name, size_t size,
 	return p;
 }
 
-void
-sharedfile_pause(void)
+int
+sharedfile_read(const uint32_t *seq, void (*read)(void *), void *arg)
 {
-	struct timespec ts = { 0, 200 * 1000 };
+	struct timespec pause = { 0, 200 * 1000 };
+	uint32_t s;
+	int tries;
 
-	(void)nanosleep(&ts, NULL);
+	for (tries = 0; tries <= SHAREDFILE_TRIES; tries++) {
+		if (tries > 0)
+			(void)nanosleep(&pause, NULL);
+		s = __atomic_load_n(seq, __ATOMIC_ACQUIRE);
+		if ((s & 1) && tries < SHAREDFILE_TRIES)
+			continue;		/* being written */
+		read(arg);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (!(s & 1) && __atomic_load_n(seq, __ATOMIC_RELAXED) == s)
+			return 0;
+	}
+	return -1;
 }
 
 void

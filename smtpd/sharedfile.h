@@ -27,8 +27,6 @@ void	*sharedfile_create(const char *spool, const char *name, size_t size,
 const void *sharedfile_open(const char *spool, const char *name, size_t size,
 	    const char magic[SHAREDFILE_MAGIC]);
 void	sharedfile_close(const void *, size_t size);
-/* A reader's wait between two tries: 200 us (so 0.1 s in all). */
-void	sharedfile_pause(void);
 
 /* The writer counts in own, never in the file (anyone may scribble
  * there), and publishes each step. */
@@ -46,21 +44,11 @@ seq_write_end(uint32_t *seq, uint32_t *own)
 	__atomic_store_n(seq, *own, __ATOMIC_RELEASE);
 }
 
-/* A reader: the number to hand to seq_read_ok, or -1 while it is odd. */
-static inline int64_t
-seq_read_begin(const uint32_t *seq)
-{
-	uint32_t s = __atomic_load_n(seq, __ATOMIC_ACQUIRE);
-
-	return s & 1 ? -1 : (int64_t)s;
-}
-
-/* 1 when nothing was written since seq_read_begin gave s. */
-static inline int
-seq_read_ok(const uint32_t *seq, int64_t s)
-{
-	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	return s != -1 && __atomic_load_n(seq, __ATOMIC_RELAXED) == s;
-}
+/*
+ * A reader: run read(arg) until a run saw nothing written meanwhile (0),
+ * pausing 200 us between runs; after SHAREDFILE_TRIES, -1, with what
+ * the last run read.
+ */
+int	sharedfile_read(const uint32_t *seq, void (*read)(void *), void *arg);
 
 #endif
