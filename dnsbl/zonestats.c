@@ -127,12 +127,6 @@ zstats_clear_slot(unsigned slot)
 	seen[slot].pid = 0;
 }
 
-const struct zstats *
-zstats_shared(void)
-{
-	return zs;
-}
-
 void
 zstats_detach(void)
 {
@@ -252,18 +246,19 @@ sum_add(struct zstat *t, const struct zstat *z)
 	t->latency_ms += z->latency_ms;
 }
 
+/* The retired sums given (the file's, or the parent's own) and the
+ * live slots, by zone name. */
 static size_t
-sum_once(const struct zstats *s, struct zsum *out, size_t max)
+sum_once(const struct zstats *s, const struct zretired *ret, uint32_t nr,
+    struct zsum *out, size_t max)
 {
 	const struct zslot *sl;
 	struct zsum *o;
 	size_t n = 0, i, k;
-	uint32_t nr = s->nretired;
 
-	for (k = 0; k < nr && k < sizeof(s->retired) / sizeof(s->retired[0]);
-	    k++)
-		if ((o = sum_find(out, &n, max, s->retired[k].name)) != NULL)
-			sum_add(&o->t, &s->retired[k].t);
+	for (k = 0; k < nr && k < CONF_ZONE_MAX * 2; k++)
+		if ((o = sum_find(out, &n, max, ret[k].name)) != NULL)
+			sum_add(&o->t, &ret[k].t);
 	for (k = 0; k < ZSTATS_SLOTS; k++) {
 		sl = &s->slot[k];
 		if (__atomic_load_n(&sl->pid, __ATOMIC_ACQUIRE) == 0)
@@ -291,7 +286,7 @@ sum_read(void *arg)
 {
 	struct sum_args *a = arg;
 
-	a->n = sum_once(a->s, a->out, a->max);
+	a->n = sum_once(a->s, a->s->retired, a->s->nretired, a->out, a->max);
 }
 
 size_t
@@ -302,4 +297,12 @@ zstats_sum(const struct zstats *s, struct zsum *out, size_t max)
 	/* the parent retires a slot in an instant: read again meanwhile */
 	(void)sharedfile_read(&s->seq, sum_read, &a);
 	return a.n;
+}
+
+size_t
+zstats_sum_parent(struct zsum *out, size_t max)
+{
+	if (zs == NULL)
+		return 0;
+	return sum_once(zs, retired, nretired, out, max);
 }

@@ -66,7 +66,9 @@ struct zsum {
 /* Parent, before the forks: create the file.  0 or -1 (logged). */
 int	zstats_create(const char *spool);
 void	zstats_clear_slot(unsigned slot);		/* parent */
-const struct zstats *zstats_shared(void);		/* parent: its map */
+/* Parent: zstats_sum from its own retired sums, never waiting (it is
+ * the one that writes them). */
+size_t	zstats_sum_parent(struct zsum *out, size_t max);
 void	zstats_detach(void);	/* a child that writes none of it */
 /* Every ZSTATS_LOG_INTERVAL, and at stop (force): one `dnsbl-stats`
  * line a zone, with what it did in the period. */

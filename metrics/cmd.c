@@ -52,11 +52,12 @@ stats_main(const char *spool, int argc, char **argv)
 		fprintf(stderr, "moatctl: out of memory\n");
 		return 2;
 	}
-	if (ctrs_view(f, zstats_open(spool), time(NULL), v) == -1)
+	if ((r = ctrs_view(f, zstats_open(spool), time(NULL), v)) == -1)
 		fprintf(stderr, "moatctl: moatd kept writing the figures while "
 		    "they were read (or died writing them): some may be off\n");
 	render(stdout, v);
 	free(v);
-	r = fflush(stdout) == EOF ? 2 : 0;
-	return r;
+	if (fflush(stdout) == EOF)
+		return 2;
+	return r == -1 ? 1 : 0;
 }

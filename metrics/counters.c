@@ -131,13 +131,10 @@ static void
 point_zones(struct ctr_point *pt)
 {
 	static struct zsum sums[CTRS_ZONES];
-	const struct zstats *zs = zstats_shared();
 	size_t i, n;
 	int k;
 
-	if (zs == NULL)
-		return;
-	n = zstats_sum(zs, sums, CTRS_ZONES);
+	n = zstats_sum_parent(sums, CTRS_ZONES);
 	for (i = 0; i < n; i++) {
 		if ((k = zone_index(sums[i].name)) == -1)
 			continue;
@@ -164,6 +161,8 @@ take_point(time_t now)
 	pt->at = now;
 	seq_write_begin(&cf_->seq, &own.seq);
 	cf_->ring[own.ring_next] = *pt;
+	cf_->nnames = own.nnames;	/* a scribbled count heals */
+	cf_->nzones = own.nzones;
 	seq_write_end(&cf_->seq, &own.seq);
 	own.ring_next = (own.ring_next + 1) % CTRS_RING;
 }

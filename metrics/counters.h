@@ -104,8 +104,7 @@ struct ctr_file {
 	uint32_t	seq;			/* odd: the parent writes */
 	int64_t		started;
 	uint64_t	blocked_clients, blocked_nets;
-	uint32_t	nnames, nzones, ring_next;
-	uint32_t	pad;
+	uint32_t	nnames, nzones;
 	struct ctr_pair	name[CTRS_REFUSALS];
 	char		zone_name[CTRS_ZONES][CTRS_ZONE_MAX];
 	uint64_t	retired[CTR_COUNTERS];

@@ -8,8 +8,8 @@
  * opened read-only (the parent's writable maps are let go); then it
  * drops to the smtp workers' user in their empty jail.  A scrape is
  * small and rare, so the loop is simple: one request a connection, of
- * at most MD_REQUEST_MAX bytes, read within MD_REQUEST_TIME seconds,
- * the answer written within MD_TIMEOUT.  At most MD_CLIENTS at once;
+ * at most MD_REQUEST_MAX bytes, read within MD_REQUEST_MS, the answer
+ * written within MD_TIMEOUT_MS.  At most MD_CLIENTS at once;
  * when they are all taken, a new connection pushes out the oldest one
  * still to send its request, so idle connections cannot keep a scraper
  * out.  It ends when the parent's channel closes.
@@ -31,12 +31,13 @@
 
 #define MD_CLIENTS	16
 #define MD_REQUEST_MAX	4096
-#define MD_REQUEST_TIME	2		/* seconds to send the request */
-#define MD_TIMEOUT	10		/* seconds to take the answer */
+#define MD_REQUEST_MS	2000		/* to send the request */
+#define MD_TIMEOUT_MS	10000		/* to take the answer */
 
 struct md_client {
 	int		 fd;		/* -1: free */
-	time_t		 deadline;
+	uint64_t	 nth;		/* accepted as the nth: older first */
+	int64_t		 deadline;	/* ms, monotonic */
 	size_t		 len;		/* of the request read */
 	char		 req[MD_REQUEST_MAX + 1];
 	char		*out;		/* the whole answer, once known */
@@ -44,9 +45,19 @@ struct md_client {
 };
 
 static struct md_client clients[MD_CLIENTS];
+static uint64_t accepted;
 static const struct ctr_file *ctrs;
 static const struct zstats *zs;
 static struct ctr_view view;
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void
 client_close(struct md_client *c)
@@ -161,7 +172,7 @@ client_read(struct md_client *c)
 	else
 		return;
 answered:
-	c->deadline = time(NULL) + MD_TIMEOUT;
+	c->deadline = now_ms() + MD_TIMEOUT_MS;
 	if (c->out == NULL)
 		client_close(c);
 }
@@ -197,8 +208,7 @@ slot_for_new(void)
 		c = &clients[i];
 		if (c->fd == -1)
 			return c;
-		if (c->out == NULL && (oldest == NULL ||
-		    c->deadline < oldest->deadline))
+		if (c->out == NULL && (oldest == NULL || c->nth < oldest->nth))
 			oldest = c;
 	}
 	if (oldest != NULL)
@@ -207,7 +217,7 @@ slot_for_new(void)
 }
 
 static void
-accept_one(int lfd, time_t now)
+accept_one(int lfd, int64_t now)
 {
 	struct md_client *c;
 	int fd;
@@ -220,7 +230,8 @@ accept_one(int lfd, time_t now)
 		return;
 	}
 	c->fd = fd;
-	c->deadline = now + MD_REQUEST_TIME;
+	c->nth = ++accepted;
+	c->deadline = now + MD_REQUEST_MS;
 }
 
 /* The parent never writes here: its channel readable means it closed. */
@@ -239,7 +250,7 @@ serve(int lfd, int parent_sock)
 	struct pollfd pfd[2 + MD_CLIENTS];
 	struct md_client *map[MD_CLIENTS];
 	size_t n, i, k, busy;
-	time_t now;
+	int64_t now;
 
 	for (;;) {
 		n = 0;
@@ -252,9 +263,9 @@ serve(int lfd, int parent_sock)
 			    .events = clients[i].out ? POLLOUT : POLLIN };
 		}
 		pfd[n++] = (struct pollfd){ .fd = lfd, .events = POLLIN };
-		if (poll(pfd, n, 1000) == -1 && errno != EINTR)
+		if (poll(pfd, n, 250) == -1 && errno != EINTR)
 			fatal("metrics: poll");
-		now = time(NULL);
+		now = now_ms();
 		if (pfd[0].revents != 0 && parent_gone(parent_sock))
 			exit(0);
 		for (k = 0; k < busy; k++) {

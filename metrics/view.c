@@ -171,21 +171,19 @@ view_zone(struct ctr_view *v, const char *raw)
 	return z;
 }
 
+/* The zones' figures (summed once, under their own file's lock) with
+ * their hour from this file's ring. */
 static void
-view_zones(const struct ctr_file *f, const struct zstats *zs,
+view_zones(const struct ctr_file *f, const struct zsum *sums, size_t n,
     struct ctr_view *v)
 {
-	static struct zsum sums[CTRS_ZONES];
 	static const struct ctr_zone none;
 	const struct ctr_point *pt = hour_point(f, v->now);
 	const struct ctr_zone *then;
 	struct ctr_view_zone *z;
-	size_t i, n;
+	size_t i;
 
 	v->nzones = 0;
-	if (zs == NULL)
-		return;
-	n = zstats_sum(zs, sums, CTRS_ZONES);
 	for (i = 0; i < n && i < CTRS_ZONES; i++) {
 		z = view_zone(v, sums[i].name);
 		z->queries += sums[i].t.queries;
@@ -203,7 +201,8 @@ view_zones(const struct ctr_file *f, const struct zstats *zs,
 
 struct view_args {
 	const struct ctr_file	*f;
-	const struct zstats	*zs;
+	const struct zsum	*sums;
+	size_t			 nsums;
 	time_t			 now;
 	struct ctr_view		*v;
 };
@@ -220,14 +219,17 @@ view_read(void *arg)
 	v->parent_pid = a->f->parent_pid;
 	view_now(a->f, v);
 	view_hour(a->f, v);
-	view_zones(a->f, a->zs, v);
+	view_zones(a->f, a->sums, a->nsums, v);
 }
 
 int
 ctrs_view(const struct ctr_file *f, const struct zstats *zs, time_t now,
     struct ctr_view *v)
 {
-	struct view_args a = { f, zs, now, v };
+	static struct zsum sums[CTRS_ZONES];
+	struct view_args a = { f, sums, 0, now, v };
 
+	if (zs != NULL)
+		a.nsums = zstats_sum(zs, sums, CTRS_ZONES);
 	return sharedfile_read(&f->seq, view_read, &a);
 }

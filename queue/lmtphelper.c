@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../metrics/counters.h"
 #include "../smtpd/log.h"
 #include "lmtphelper.h"
 #include "queue.h"
@@ -220,6 +221,7 @@ lmtphelper_start(struct queue *q)
 			break;
 		}
 		if (pid == 0) {
+			ctrs_detach();		/* the queue counts, not they */
 			signal(SIGTERM, SIG_DFL);
 			signal(SIGINT, SIG_IGN);
 			signal(SIGHUP, SIG_IGN);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "../metrics/counters.h"
 #include "../smtpd/frame.h"
 #include "../smtpd/log.h"
 #include "syncpool.h"
@@ -83,6 +84,7 @@ syncpool_start(unsigned n)
 		}
 		if (pid == 0) {
 			close(sv[0]);
+			ctrs_detach();		/* the queue counts, not they */
 			helper_start(sv[1]);
 		}
 		started++;

@@ -89,7 +89,7 @@ sharedfile_open(const char *spool, const char *name, size_t size,
 }
 
 int
-sharedfile_read(const uint32_t *seq, void (*read)(void *), void *arg)
+sharedfile_read(const uint32_t *seq, void (*fn)(void *), void *arg)
 {
 	struct timespec pause = { 0, 200 * 1000 };
 	uint32_t s;
@@ -101,7 +101,7 @@ sharedfile_read(const uint32_t *seq, void (*read)(void *), void *arg)
 		s = __atomic_load_n(seq, __ATOMIC_ACQUIRE);
 		if ((s & 1) && tries < SHAREDFILE_TRIES)
 			continue;		/* being written */
-		read(arg);
+		fn(arg);
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if (!(s & 1) && __atomic_load_n(seq, __ATOMIC_RELAXED) == s)
 			return 0;

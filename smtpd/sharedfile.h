@@ -45,10 +45,10 @@ seq_write_end(uint32_t *seq, uint32_t *own)
 }
 
 /*
- * A reader: run read(arg) until a run saw nothing written meanwhile (0),
+ * A reader: run fn(arg) until a run saw nothing written meanwhile (0),
  * pausing 200 us between runs; after SHAREDFILE_TRIES, -1, with what
  * the last run read.
  */
-int	sharedfile_read(const uint32_t *seq, void (*read)(void *), void *arg);
+int	sharedfile_read(const uint32_t *seq, void (*fn)(void *), void *arg);
 
 #endif
