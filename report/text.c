@@ -61,7 +61,7 @@ traffic(FILE *fp, const struct tally *t)
 static void
 conn_row(FILE *fp, const char *label, const struct hour_stat *h)
 {
-	fprintf(fp, "%-16s %9lu %12.1f %9.2f %9.1f\n", label, h->conns,
+	fprintf(fp, "%-16s %9lu %12.1f %9.2f %9.2f\n", label, h->conns,
 	    h->conn_time, h->conns ? h->conn_time / (double)h->conns : 0.0,
 	    h->conn_max);
 }

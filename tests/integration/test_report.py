@@ -112,7 +112,7 @@ def test_a_synthetic_log_with_a_known_answer():
         assert rows[-1] == ["total", "12", "12", "3", "0", "3"], rows
         conns = section(out, "Connections per hour")
         # hour 00: 6 sessions of 1.5..6.5 s (+1 refusal at accept: 7)
-        assert conns[1] == ["2026-11-23", "00:00", "7", "24.0", "3.43", "6.5"], conns
+        assert conns[1] == ["2026-11-23", "00:00", "7", "24.0", "3.43", "6.50"], conns
         days = section(out, "Per day")
         assert days == [["2026-11-22", "4", "4", "1", "0", "1", "5"],
                         ["2026-11-23", "8", "8", "2", "0", "2", "10"]], days
