@@ -3,8 +3,9 @@
 # bench/report.sh: how fast `moatctl report` reads a big log, and in how
 # much memory (bench/README.md, "Report").  It writes LINES lines of a
 # storm-like log (one day; HOSTS client addresses; sessions that connect,
-# are refused at RCPT or accepted and delivered, and disconnect; blocked
-# clients refused at accept) and times the report on it.
+# are refused at RCPT or accepted and delivered, and disconnect with
+# their PTR name; blocked clients refused at accept) and times the report
+# on it.
 #
 # Run from the top of the checkout: `make bench-report`.
 
@@ -42,7 +43,8 @@ awk -v n="$LINES" -v hosts="$HOSTS" 'BEGIN {
 			print t " moatd[10]: accept session=" s " qid=6B047F ip=" ip " from=a@b.example nrcpt=1 size=4096"; i++
 			print t " moatd[11]: deliver qid=6B047F rcpt=c@example.test to=maildir:c/ result=ok delay=0"; i++
 		}
-		print t " moatd[10]: disconnect session=" s " ip=" ip " duration=0.012 commands=4 messages=0 rcpt_ok=0 rcpt_bad=1 bad=0 reason=quit"; i++
+		ptr = ip; gsub(/\./, "-", ptr)
+		print t " moatd[10]: disconnect session=" s " ip=" ip " duration=0.012 commands=4 messages=0 rcpt_ok=0 rcpt_bad=1 bad=0 ptr=h-" ptr ".pool.example.net reason=quit"; i++
 	}
 }' >"$T/mail.log" || exit 1
 size=$(du -m "$T/mail.log" | cut -f1)
