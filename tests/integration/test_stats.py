@@ -322,7 +322,11 @@ def sockets(pid):
     """A process's listening TCP ports and how many unix sockets it has."""
     inodes = set()
     for fd in os.listdir(f"/proc/{pid}/fd"):
-        m = re.match(r"socket:\[(\d+)\]", os.readlink(f"/proc/{pid}/fd/{fd}"))
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except FileNotFoundError:       # a client it just closed
+            continue
+        m = re.match(r"socket:\[(\d+)\]", link)
         if m:
             inodes.add(m.group(1))
     listening = []
