@@ -36,45 +36,11 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "conf_keys.h"
 #include "conf_value.h"
 #include "../smtpd/buf.h"
 
 #define CONF_LINE_MAX	4096
-
-enum conf_type {
-	CT_STRING,	/* a word: user name */
-	CT_HOSTNAME,	/* a domain name, stored lower case */
-	CT_PATH,	/* resolved against the config folder; "" = unset */
-	CT_BOOL,
-	CT_COUNT,	/* unsigned decimal */
-	CT_SIZE,	/* bytes, k/M/G suffixes */
-	CT_DURATION,	/* seconds, s/m/h/d suffixes */
-	CT_ENUM,	/* one of a few words, stored as an int */
-	CT_LISTEN,	/* repeatable list of addresses */
-	CT_RESOLVER,	/* repeatable: DNS servers */
-	CT_DNSBL,	/* repeatable: zones, one kind each */
-	CT_DNSWL,
-	CT_RHSBL,
-	CT_RATE,	/* N/PERIOD, or 0 */
-	CT_FILTER,	/* repeatable: NAME PATH [ARG...] */
-	CT_TARGET,	/* a delivery target: maildir:PATH or lmtp:... */
-	CT_ADDR,	/* one address to listen on, or "" */
-};
-
-struct conf_enum {
-	const char	*name;
-	int		 value;
-};
-
-struct conf_key {
-	const char	*name;
-	enum conf_type	 type;
-	size_t		 off;		/* offsetof(struct conf, field) */
-	size_t		 size;		/* sizeof the field */
-	const char	*def;		/* default, in config syntax */
-	uint64_t	 min, max;	/* numbers: inclusive bounds */
-	const struct conf_enum *names;	/* CT_ENUM: NULL-terminated */
-};
 
 _Static_assert(sizeof(enum bare_lf_policy) == sizeof(int),
     "enum keys are stored as int");
@@ -141,7 +107,7 @@ static const struct conf_enum bare_lf_names[] = {
  * The keys, in the order conf_print writes them.  hostname has no
  * textual default: conf_defaults takes gethostname().
  */
-static const struct conf_key conf_keys[] = {
+const struct conf_key conf_keys[] = {
 	{ "hostname",		CT_HOSTNAME,	F(hostname),	NULL, 0, 0, NULL },
 	{ "listen",		CT_LISTEN,	F(listen),	"127.0.0.1:2525", 0, 0, NULL },
 	{ "workers",		CT_COUNT,	F(workers),	"0", 0, 1024, NULL },
@@ -244,6 +210,7 @@ static const struct conf_key conf_keys[] = {
 };
 
 #define NKEYS	(sizeof(conf_keys) / sizeof(conf_keys[0]))
+const size_t conf_nkeys = NKEYS;
 
 static const char *const map_names[MAP_COUNT] = {
 	[MAP_DOMAINS] = "domains",
@@ -272,8 +239,8 @@ field_store(struct conf *c, const struct conf_key *k, uint64_t v)
 	}
 }
 
-static uint64_t
-field_load(const struct conf *c, const struct conf_key *k)
+uint64_t
+conf_field_load(const struct conf *c, const struct conf_key *k)
 {
 	const char *p = (const char *)c + k->off;
 
@@ -909,122 +876,6 @@ conf_load(struct conf *out, const char *path, char *err, size_t errsize)
 		*out = *r.c;
 	free(r.c);
 	return rc;
-}
-
-/* ---- printing ---- */
-
-static const char *
-fmt_enum(const struct conf *c, const struct conf_key *k)
-{
-	const struct conf_enum *e;
-	int v;
-
-	memcpy(&v, (const char *)c + k->off, sizeof(v));
-	for (e = k->names; e->name != NULL; e++)
-		if (e->value == v)
-			return e->name;
-	return "?";
-}
-
-static void
-print_zones(const struct conf *c, const struct conf_key *k, FILE *fp)
-{
-	enum dns_zone_kind kind = k->type == CT_DNSBL ? ZONE_DNSBL :
-	    k->type == CT_DNSWL ? ZONE_DNSWL : ZONE_RHSBL;
-	char spec[DNS_TEXT_MAX + 1024];
-	size_t i;
-
-	for (i = 0; i < c->nzones; i++) {
-		if (c->zones[i].kind != kind)
-			continue;
-		conf_fmt_zone(&c->zones[i], spec, sizeof(spec));
-		fprintf(fp, "%s = %s\n", k->name, spec);
-	}
-}
-
-static void
-print_key(const struct conf *c, const struct conf_key *k, FILE *fp)
-{
-	const char *field = (const char *)c + k->off;
-	char num[32];
-	size_t i;
-
-	switch (k->type) {
-	case CT_LISTEN:
-		for (i = 0; i < c->nlisten; i++)
-			fprintf(fp, "%s = %s\n", k->name, c->listen[i].text);
-		return;
-	case CT_ADDR: {
-		const struct listen_addr *la = (const void *)field;
-
-		fprintf(fp, "%s =%s%s\n", k->name, la->sslen ? " " : "",
-		    la->text);
-		return;
-	}
-	case CT_RESOLVER:
-		for (i = 0; i < c->nresolver; i++)
-			fprintf(fp, "%s = %s\n", k->name, c->resolver[i].text);
-		return;
-	case CT_DNSBL:
-	case CT_DNSWL:
-	case CT_RHSBL:
-		print_zones(c, k, fp);
-		return;
-	case CT_FILTER: {
-		char spec[CONF_PATH_MAX + 1200];
-
-		for (i = 0; i < c->nfilters; i++) {
-			conf_fmt_filter(&c->filters[i], spec, sizeof(spec));
-			fprintf(fp, "%s = %s\n", k->name, spec);
-		}
-		return;
-	}
-	case CT_RATE: {
-		const struct conf_rate *r = (const void *)field;
-
-		conf_fmt_duration(r->period, num, sizeof(num));
-		if (r->n == 0)
-			fprintf(fp, "%s = 0\n", k->name);
-		else
-			fprintf(fp, "%s = %u/%s\n", k->name, r->n, num);
-		return;
-	}
-	case CT_STRING:
-	case CT_HOSTNAME:
-	case CT_PATH:
-	case CT_TARGET:
-		fprintf(fp, "%s =%s%s\n", k->name, *field ? " " : "", field);
-		return;
-	case CT_ENUM:
-		fprintf(fp, "%s = %s\n", k->name, fmt_enum(c, k));
-		return;
-	case CT_BOOL:
-		fprintf(fp, "%s = %s\n", k->name,
-		    field_load(c, k) ? "yes" : "no");
-		return;
-	case CT_SIZE:
-		conf_fmt_size(field_load(c, k), num, sizeof(num));
-		break;
-	case CT_DURATION:
-		conf_fmt_duration(field_load(c, k), num, sizeof(num));
-		break;
-	case CT_COUNT:
-		(void)snprintf(num, sizeof(num), "%llu",
-		    (unsigned long long)field_load(c, k));
-		break;
-	}
-	fprintf(fp, "%s = %s\n", k->name, num);
-}
-
-void
-conf_print(const struct conf *c, FILE *fp)
-{
-	size_t i;
-
-	if (c->file[0] != '\0')
-		fprintf(fp, "# %s\n", c->file);
-	for (i = 0; i < NKEYS; i++)
-		print_key(c, &conf_keys[i], fp);
 }
 
 /* ---- map names ---- */
