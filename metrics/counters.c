@@ -261,5 +261,4 @@ ctr_refusal(const char *cls, const char *stage)
 		return;
 	r = refusal_find(cls, stage);
 	__atomic_store_n(&r->n, r->n + 1, __ATOMIC_RELAXED);
-	ctr_add(CTR_REFUSED, 1);
 }

@@ -53,7 +53,7 @@ enum ctr {
 	CTR_SESSIONS,		/* went on to a session */
 	CTR_MESSAGES,		/* answered 250 after DATA */
 	CTR_RECIPIENTS,		/* of those messages */
-	CTR_REFUSED,		/* every refusal (the sum of the pairs) */
+	CTR_REFUSED,		/* every refusal: readers sum the pairs */
 	CTR_GREY_NEW,
 	CTR_GREY_EARLY,
 	CTR_GREY_PASSED,

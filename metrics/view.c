@@ -120,7 +120,7 @@ grown(uint64_t now, uint64_t then)
 }
 
 /* Two of the parent's names may clean to one row: their counts then
- * add up, an hour ago as now. */
+ * add up, an hour ago as now.  The refusals' total is the pairs' sum. */
 static void
 view_hour(const struct ctr_file *f, struct ctr_view *v)
 {
@@ -137,8 +137,12 @@ view_hour(const struct ctr_file *f, struct ctr_view *v)
 	for (i = 0; pt != NULL && i < n && i < CTRS_REFUSALS; i++)
 		if ((r = view_ref(v, &f->name[i])) != NULL)
 			then[r - v->ref] += pt->ref[i];
-	for (i = 0; i < v->nref; i++)
+	v->v[CTR_REFUSED] = v->hour[CTR_REFUSED] = 0;
+	for (i = 0; i < v->nref; i++) {
 		v->ref[i].hour = grown(v->ref[i].total, then[i]);
+		v->v[CTR_REFUSED] += v->ref[i].total;
+		v->hour[CTR_REFUSED] += v->ref[i].hour;
+	}
 }
 
 static const struct ctr_zone *

@@ -333,7 +333,6 @@ session_start(struct session *s)
 	kv_str(&k, "ip", s->ip);
 	kv_uint(&k, "port", s->port);
 	kv_emit(&k);
-	ctr_add(CTR_CONNECTIONS, 1);
 	ctr_add(CTR_SESSIONS, 1);
 
 	check_client(s, &v);

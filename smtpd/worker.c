@@ -382,7 +382,6 @@ refuse_begin(struct kv *k, const char *ip, const char *cls)
 	kv_str(k, "stage", "connect");
 	kv_str(k, "class", cls);
 	kv_str(k, "ip", ip);
-	ctr_add(CTR_CONNECTIONS, 1);
 	ctr_refusal(cls, "connect");
 }
 
@@ -448,6 +447,7 @@ worker_accept_one(int fd, struct sockaddr_storage *ss, socklen_t sslen)
 	struct session *s;
 	char ip[64];
 
+	ctr_add(CTR_CONNECTIONS, 1);
 	if (refuse_blocked(fd, ss))
 		return;
 	if (limits_total() >= wk->conf->max_sessions) {
