@@ -26,8 +26,9 @@ static size_t nperiod;
 static time_t period_start;
 /* Parent: the retired sums as it keeps them; the file only shows them
  * (a worker may scribble there, so nothing is read back from it). */
-static struct zretired retired[CONF_ZONE_MAX * 2];
-static uint32_t nretired, own_seq;
+static struct zsum retired[CONF_ZONE_MAX * 2];
+static size_t nretired;
+static uint32_t own_seq;
 
 int
 zstats_create(const char *spool)
@@ -92,23 +93,13 @@ static void sum_add(struct zstat *, const struct zstat *);
 static void
 retire_slot(const struct zslot *sl)
 {
-	uint32_t i, k, n = sl->nzones;
+	uint32_t i, n = sl->nzones;
+	struct zsum *o;
 
-	for (i = 0; i < n && i < CONF_ZONE_MAX; i++) {
-		for (k = 0; k < nretired; k++)
-			if (strncmp(retired[k].name, sl->name[i],
-			    sizeof(retired[k].name) - 1) == 0)
-				break;
-		if (k == nretired) {
-			if (k == sizeof(retired) / sizeof(retired[0]))
-				continue;
-			(void)snprintf(retired[k].name, sizeof(retired[k].name),
-			    "%.*s", (int)sizeof(retired[k].name) - 1,
-			    sl->name[i]);
-			nretired++;
-		}
-		sum_add(&retired[k].t, &sl->z[i]);
-	}
+	for (i = 0; i < n && i < CONF_ZONE_MAX; i++)
+		if ((o = sum_find(retired, &nretired, sizeof(retired) /
+		    sizeof(retired[0]), sl->name[i])) != NULL)
+			sum_add(&o->t, &sl->z[i]);
 }
 
 void
@@ -121,7 +112,7 @@ zstats_clear_slot(unsigned slot)
 		retire_slot(&zs->slot[slot]);
 	seq_write_begin(&zs->seq, &own_seq);
 	memcpy(zs->retired, retired, sizeof(zs->retired));
-	zs->nretired = nretired;
+	zs->nretired = (uint32_t)nretired;
 	memset(&zs->slot[slot], 0, sizeof(zs->slot[slot]));
 	seq_write_end(&zs->seq, &own_seq);
 	seen[slot].pid = 0;
@@ -249,7 +240,7 @@ sum_add(struct zstat *t, const struct zstat *z)
 /* The retired sums given (the file's, or the parent's own) and the
  * live slots, by zone name. */
 static size_t
-sum_once(const struct zstats *s, const struct zretired *ret, uint32_t nr,
+sum_once(const struct zstats *s, const struct zsum *ret, size_t nr,
     struct zsum *out, size_t max)
 {
 	const struct zslot *sl;

@@ -41,9 +41,11 @@ struct zslot {
 	struct zstat	z[CONF_ZONE_MAX];
 };
 
-struct zretired {
+/* One zone's figures summed over workers. */
+struct zsum {
 	char		name[256];
 	struct zstat	t;
+	unsigned	workers, disabled_in;	/* slots with it; disabled */
 };
 
 struct zstats {
@@ -52,15 +54,8 @@ struct zstats {
 	uint32_t	nslots;
 	uint32_t	seq;
 	uint32_t	nretired;
-	struct zretired	retired[CONF_ZONE_MAX * 2];
+	struct zsum	retired[CONF_ZONE_MAX * 2];	/* dead workers' */
 	struct zslot	slot[ZSTATS_SLOTS];
-};
-
-/* One zone's figures summed over the live workers. */
-struct zsum {
-	char		name[256];
-	struct zstat	t;
-	unsigned	workers, disabled_in;	/* slots with it; disabled */
 };
 
 /* Parent, before the forks: create the file.  0 or -1 (logged). */
