@@ -83,10 +83,8 @@ mapwatch_check(const struct conf *cf, int force,
 		check_text(cf, id, &st);
 		if (!changed(id, &st) && !force)
 			continue;
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-			log_warn("map %s: open %s", map_name(id), path);
+		if ((fd = mapwatch_open(cf, id)) == -1)
 			continue;
-		}
 		memset(&m, 0, sizeof(m));
 		if (map_open_fd(&m, dup(fd)) == -1) {
 			log_warnx("map %s: %s is not a valid cdb; keeping the "

@@ -196,6 +196,16 @@ child_signals_default(void)
 	sigprocmask(SIG_SETMASK, &all, NULL);
 }
 
+/* A dead worker's part of the shared maps, for the next one: what it
+ * counted is kept in the totals. */
+static void
+worker_slot_free(unsigned slot)
+{
+	limits_clear_slot(slot);
+	zstats_clear_slot(slot);
+	ctrs_retire(slot);
+}
+
 /* A child that counts nothing keeps no writable map of the figures. */
 static void
 child_unmap_figures(void)
@@ -398,9 +408,7 @@ start_worker(struct child *c)
 	c->kind = CHILD_WORKER;
 	c->current = 1;
 	c->slot = (unsigned)(c - &children[1]);
-	limits_clear_slot(c->slot);
-	zstats_clear_slot(c->slot);
-	ctrs_retire(c->slot);
+	worker_slot_free(c->slot);
 	if ((r = child_fork(c)) == -1)
 		return;
 	if (r == 0) {
@@ -464,9 +472,7 @@ child_reaped(struct child *c, int status)
 		ctrs_retire(CTRS_QUEUE_SLOT);
 	}
 	if (c->kind == CHILD_WORKER) {
-		limits_clear_slot(c->slot);
-		zstats_clear_slot(c->slot);
-		ctrs_retire(c->slot);
+		worker_slot_free(c->slot);
 		store_due = 1;		/* its reader slot, after the reaping */
 	}
 	if (stopping || (c->kind == CHILD_WORKER && !c->current)) {

@@ -400,6 +400,7 @@ session_log_would(struct session *s, const char *stage,
 static void
 session_log_disconnect(struct session *s, const char *reason)
 {
+	const char *ptr = dns_client_ptr_any(s);
 	struct timespec now;
 	struct kv k;
 	char tls[128];
@@ -417,8 +418,8 @@ session_log_disconnect(struct session *s, const char *reason)
 	kv_uint(&k, "rcpt_ok", s->nrcpt_ok);
 	kv_uint(&k, "rcpt_bad", s->nrcpt_bad);
 	kv_uint(&k, "bad", s->nbad);
-	if (dns_client_ptr_any(s)[0] != '\0')
-		kv_str(&k, "ptr", dns_client_ptr_any(s));
+	if (ptr[0] != '\0')
+		kv_str(&k, "ptr", ptr);
 	if (s->tls_done)
 		kv_str(&k, "tls", tls_describe(s->ssl, tls, sizeof(tls)));
 	kv_str(&k, "reason", reason);
@@ -760,13 +761,14 @@ void
 session_commit_refused(struct session *s, int code, const char *enh,
     const char *text, const char *cls, unsigned block)
 {
+	const char *logged = cls[0] != '\0' ? cls : "queue";
 	struct kv k;
 
 	session_reply(s, code, enh, "%s", text);
 	kv_begin(&k, code >= 500 ? "reject" : "defer");
 	kv_str(&k, "stage", "data");
-	kv_str(&k, "class", cls[0] != '\0' ? cls : "queue");
-	ctr_refusal(cls[0] != '\0' ? cls : "queue", "data");
+	kv_str(&k, "class", logged);
+	ctr_refusal(logged, "data");
 	kv_int(&k, "code", code);
 	if (block > 0)
 		block_for((struct sockaddr *)&s->peer, block, cls);
