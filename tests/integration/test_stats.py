@@ -38,9 +38,21 @@ print(json.dumps(docs))
 """
 
 
+def ctl(srv, *args):
+    return subprocess.run([MOATCTL, "-f", srv.conf_path, *args],
+                          capture_output=True, text=True, env=srv.env(),
+                          timeout=10)
+
+
+def dropped_at_accept(srv, ip, times):
+    for _ in range(times):
+        c = Client(srv.port, source=ip)
+        c.sock.settimeout(5)
+        assert c.sock.recv(10) == b""
+
+
 def stats(srv, fmt="json"):
-    p = subprocess.run([MOATCTL, "-f", srv.conf_path, "stats", "--format", fmt],
-                       capture_output=True, text=True, env=srv.env(), timeout=10)
+    p = ctl(srv, "stats", "--format", fmt)
     assert p.returncode == 0, p.stderr
     return json.loads(p.stdout) if fmt == "json" else p.stdout
 
@@ -137,8 +149,7 @@ def test_counters_follow_the_sessions_of_a_load():
             # a client blocked while moatd is down: the parent counts the
             # block list when it starts, then with each store sync (10 s)
             srv.stop()
-            p = subprocess.run([MOATCTL, "-f", srv.conf_path, "block", "127.0.70.3"],
-                               capture_output=True, text=True, env=srv.env())
+            p = ctl(srv, "block", "127.0.70.3")
             assert p.returncode == 0, p.stderr
             srv.start()
             before = stats(srv)
@@ -147,10 +158,7 @@ def test_counters_follow_the_sessions_of_a_load():
             assert before["gauges"]["blocked_clients"] == 1, before
 
             # the blocked client, refused at accept twice
-            for _ in range(2):
-                c = Client(srv.port, source="127.0.70.3")
-                c.sock.settimeout(5)
-                assert c.sock.recv(10) == b""
+            dropped_at_accept(srv, "127.0.70.3", 2)
             # greylisted once, then N messages through while scraping
             c, code = rcpt_session(srv, "127.0.70.1", "alice@example.test")
             assert code == 451
@@ -195,10 +203,8 @@ def test_counters_follow_the_sessions_of_a_load():
             assert code == 550
             assert c.cmd("RCPT TO:<nobody2@example.test>")[0] == 550
             c.expect("QUIT", 221)
-            p = subprocess.run([MOATCTL, "-f", srv.conf_path, "greylist", "allow",
-                                "127.0.70.5", "sender@remote.example",
-                                "carol@example.test"],
-                               capture_output=True, text=True, env=srv.env())
+            p = ctl(srv, "greylist", "allow", "127.0.70.5",
+                    "sender@remote.example", "carol@example.test")
             assert p.returncode == 0, p.stderr
             c = Client(srv.port, source="127.0.70.5")
             assert c.reply()[0] == 220
@@ -426,8 +432,7 @@ def test_a_zone_a_reload_removed_keeps_its_figures():
             assert after["workers"] == 0, after
             assert after["queries"] == before["queries"], (before, after)
             assert after["listed"]["total"] == 1, after
-            p = subprocess.run([MOATCTL, "-f", srv.conf_path, "dnsbl"],
-                               capture_output=True, text=True, env=srv.env())
+            p = ctl(srv, "dnsbl")
             row = [l.split() for l in p.stdout.splitlines() if l.startswith("bl.test")]
             assert row and row[0][1] == "removed" and row[0][3] == "1", p.stdout
         finally:
@@ -454,14 +459,8 @@ def test_the_report_and_the_counters_agree_on_real_sessions():
         srv = Moat(maps=maps, resolver=f"127.0.0.1:{dns.port}", dnsbl="bl.test",
                    dnsbl_probe_interval="0", greylist="yes", greylist_delay="1s")
         try:
-            ctl = lambda *a: subprocess.run([MOATCTL, "-f", srv.conf_path, *a],
-                                            capture_output=True, text=True,
-                                            env=srv.env())
-            assert ctl("block", "127.0.73.3").returncode == 0
-            for _ in range(2):
-                c = Client(srv.port, source="127.0.73.3")
-                c.sock.settimeout(5)
-                assert c.sock.recv(10) == b""
+            assert ctl(srv, "block", "127.0.73.3").returncode == 0
+            dropped_at_accept(srv, "127.0.73.3", 2)
             c, code = rcpt_session(srv, "127.0.73.1", "alice@example.test")
             assert code == 451
             c.expect("QUIT", 221)
@@ -491,7 +490,7 @@ def test_the_report_and_the_counters_agree_on_real_sessions():
                 assert c.reply()[0] == 220
                 assert send_message(c)[0] == 250
                 c.expect("QUIT", 221)
-            assert ctl("greylist", "allow", "127.0.73.7", "sender@remote.example",
+            assert ctl(srv, "greylist", "allow", "127.0.73.7", "sender@remote.example",
                        "carol@example.test").returncode == 0
             c = Client(srv.port, source="127.0.73.7")
             assert c.reply()[0] == 220
