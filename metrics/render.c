@@ -11,7 +11,8 @@
 
 #include "render.h"
 
-/* A counter's names: in text, in json and in OpenMetrics (with labels). */
+/* A counter's names: in text, in json and in OpenMetrics (with a label,
+ * its family's rows in a row, the first with the family's help). */
 static const struct {
 	const char	*text, *json, *family, *label;
 	const char	*help;
@@ -29,7 +30,7 @@ static const struct {
 	    "Recipients of the messages accepted." },
 	[CTR_REFUSED] = { "refusals", "refusals", NULL, NULL, NULL },
 	[CTR_GREY_NEW] = { "greylisting: new", "greylist_new",
-	    "moat_greylist", "new", NULL },
+	    "moat_greylist", "new", "Greylisting decisions, by result." },
 	[CTR_GREY_EARLY] = { "greylisting: early", "greylist_early",
 	    "moat_greylist", "early", NULL },
 	[CTR_GREY_PASSED] = { "greylisting: passed", "greylist_passed",
@@ -39,7 +40,7 @@ static const struct {
 	[CTR_GREY_SKIP] = { "greylisting: skipped", "greylist_skip",
 	    "moat_greylist", "skip", NULL },
 	[CTR_DELIVERED] = { "delivered", "delivered", "moat_deliveries",
-	    "delivered", NULL },
+	    "delivered", "Recipients' delivery attempts, by result." },
 	[CTR_DEFERRED] = { "delivery deferred", "deferred",
 	    "moat_deliveries", "deferred", NULL },
 	[CTR_HELD] = { "held (failed)", "held", "moat_deliveries", "held",
@@ -214,21 +215,16 @@ om_counters(FILE *fp, const struct ctr_view *v)
 	for (i = 0; i < CTR_COUNTERS; i++) {
 		if (ctr_names[i].family == NULL)
 			continue;
-		if (ctr_names[i].label == NULL) {
-			om_family(fp, ctr_names[i].family, "counter",
-			    ctr_names[i].help);
-			fprintf(fp, "%s_total %" PRIu64 "\n",
-			    ctr_names[i].family, v->v[i]);
-			continue;
-		}
 		if (strcmp(last, ctr_names[i].family) != 0)
 			om_family(fp, ctr_names[i].family, "counter",
-			    strcmp(ctr_names[i].family, "moat_greylist") == 0 ?
-			    "Greylisting decisions, by result." :
-			    "Recipients' delivery attempts, by result.");
+			    ctr_names[i].help);
 		last = ctr_names[i].family;
-		fprintf(fp, "%s_total{result=\"%s\"} %" PRIu64 "\n",
-		    ctr_names[i].family, ctr_names[i].label, v->v[i]);
+		if (ctr_names[i].label == NULL)
+			fprintf(fp, "%s_total %" PRIu64 "\n",
+			    ctr_names[i].family, v->v[i]);
+		else
+			fprintf(fp, "%s_total{result=\"%s\"} %" PRIu64 "\n",
+			    ctr_names[i].family, ctr_names[i].label, v->v[i]);
 	}
 }
 
